@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` (the whole line) and `make test` (the suite).
+# Both bootstrap what they need; re-running reuses what was built.
+
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bootstrap schemas clean
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	@bash scripts/demo.sh
+
+lint: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest
+
+schemas: bootstrap
+	$(BIN)/python -m edge.json_schemas
+
+clean:
+	rm -rf build

@@ -1,0 +1,318 @@
+"""``lepton.bundle/1``: the manifest that ties a bundle's files together, and its one reader/writer.
+
+The bundle is the only thing export hands the daemon. Everything the daemon needs to run a
+model correctly (labels, input and preprocessing spec, how to decode outputs, thresholds)
+is here, and every file's sha256, so a copied or tampered bundle is refused by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Final, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from edge.atomic_write import write_text_atomic
+from edge.errors import BundleError
+from edge.strict_model import StrictModel
+
+SCHEMA_ID: Final = "lepton.bundle/1"
+MANIFEST_NAME = "manifest.json"
+LABELS_NAME = "labels.txt"
+
+Precision = Literal["fp32", "fp16", "int8"]
+ArtifactRole = Literal["model", "golden", "report", "labels", "calibration"]
+
+
+class ModelInfo(StrictModel):
+    name: str = Field(min_length=1, description="Model name, as operators and MES see it.")
+    version: str = Field(min_length=1, description="Model version (free form, e.g. a date or semver).")
+    task: Literal["classification"] = Field(description="What the model does; selects the event logic.")
+    source_sha256: str | None = Field(
+        default=None, description="sha256 of the checkpoint the bundle was exported from."
+    )
+
+
+class InputSpec(StrictModel):
+    name: str = Field(description="ONNX input name.")
+    dtype: Literal["float32"] = "float32"
+    layout: Literal["NCHW"] = "NCHW"
+    channels: Literal[3] = 3
+    height: int = Field(gt=0, description="Input height in pixels.")
+    width: int = Field(gt=0, description="Input width in pixels.")
+    batch_min: int = Field(default=1, ge=1)
+    batch_opt: int = Field(default=1, ge=1)
+    batch_max: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _batch_range_ordered(self) -> InputSpec:
+        if not self.batch_min <= self.batch_opt <= self.batch_max:
+            raise ValueError(
+                f"batch range must satisfy batch_min <= batch_opt <= batch_max, "
+                f"got {self.batch_min} <= {self.batch_opt} <= {self.batch_max}"
+            )
+        return self
+
+
+class PreprocessSpec(StrictModel):
+    """How a camera frame (OpenCV BGR, uint8, HxWx3) becomes the model's input tensor."""
+
+    color_order: Literal["rgb", "bgr"] = Field(description="Channel order the model was trained on.")
+    resize_mode: Literal["stretch", "letterbox"] = Field(
+        description="stretch: resize to the input size ignoring aspect; letterbox: keep aspect, pad."
+    )
+    interpolation: Literal["area", "linear", "nearest"] = "area"
+    pad_value: int = Field(default=114, ge=0, le=255, description="Letterbox pad, in pixel units.")
+    scale: float = Field(default=1.0 / 255.0, gt=0, description="Multiplier applied to raw pixels.")
+    mean: tuple[float, float, float] = Field(
+        description="Per-channel mean, after scale, in model channel order."
+    )
+    std: tuple[float, float, float] = Field(
+        description="Per-channel std, after scale, in model channel order."
+    )
+
+    @field_validator("std")
+    @classmethod
+    def _std_positive(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) <= 0:
+            raise ValueError(f"every std must be > 0, got {v}")
+        return v
+
+
+class OutputSpec(StrictModel):
+    name: str
+    dtype: Literal["float32"] = "float32"
+    shape: tuple[int | str, ...] = Field(description="Symbolic batch dim as a string, e.g. ['N', 5].")
+    semantics: Literal["class_logits", "class_probabilities"]
+
+
+class DecoderSpec(StrictModel):
+    """The bundle, not the config, says how to read its outputs."""
+
+    kind: Literal["classification"]
+    output: str = Field(description="Name of the output tensor the decoder reads.")
+    background_labels: tuple[str, ...] = Field(
+        default=("ok",), description="Labels that mean 'no defect' and never raise an event."
+    )
+
+
+class Thresholds(StrictModel):
+    score_min: float = Field(default=0.5, ge=0.0, le=1.0, description="Minimum defect score.")
+
+
+class Artifact(StrictModel):
+    path: str = Field(description="Path relative to the bundle root, '/'-separated.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+    role: ArtifactRole
+    precision: Precision | None = None
+    opset: int | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_inside_bundle(cls, v: str) -> str:
+        p = PurePosixPath(v)
+        if p.is_absolute() or ".." in p.parts or not p.parts:
+            raise ValueError(f"artifact path must be relative and inside the bundle, got {v!r}")
+        return v
+
+
+class GoldenSpec(StrictModel):
+    """Preprocessed inputs and reference outputs: the smoke test a device runs before serving."""
+
+    inputs: str = Field(description="npz with one array per model input.")
+    outputs: dict[str, str] = Field(description="precision -> npz with one array per output.")
+    count: int = Field(gt=0)
+    cosine_min: float = Field(default=0.999, gt=0.0, le=1.0)
+
+
+class Toolchain(StrictModel):
+    python: str
+    lepton: str
+    packages: dict[str, str] = Field(default_factory=dict)
+    exporter: str | None = None
+    cpu_flags: tuple[str, ...] = ()
+
+
+class CheckResult(StrictModel):
+    name: str
+    passed: bool
+    measured: dict[str, float] = Field(default_factory=dict)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    detail: str = ""
+
+
+class Manifest(StrictModel):
+    schema_id: Literal["lepton.bundle/1"] = Field(default=SCHEMA_ID, alias="schema")
+    created_at: datetime
+    model: ModelInfo
+    labels: tuple[str, ...] = Field(min_length=1)
+    input: InputSpec
+    preprocess: PreprocessSpec
+    outputs: tuple[OutputSpec, ...] = Field(min_length=1)
+    decoder: DecoderSpec
+    thresholds: Thresholds = Thresholds()
+    artifacts: tuple[Artifact, ...] = Field(min_length=1)
+    golden: GoldenSpec | None = None
+    toolchain: Toolchain
+    calibration: dict[str, str | int | float] | None = Field(
+        default=None, description="Calibration summary; filled once the INT8 stage exists."
+    )
+    checks: tuple[CheckResult, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be unique, got {list(self.labels)}")
+        outputs = {o.name: o for o in self.outputs}
+        if self.decoder.output not in outputs:
+            raise ValueError(
+                f"decoder.output {self.decoder.output!r} is not one of the outputs {sorted(outputs)}"
+            )
+        classes = outputs[self.decoder.output].shape[-1]
+        if isinstance(classes, int) and classes != len(self.labels):
+            raise ValueError(
+                f"output {self.decoder.output!r} has {classes} classes but there are "
+                f"{len(self.labels)} labels"
+            )
+        unknown = set(self.decoder.background_labels) - set(self.labels)
+        if unknown:
+            raise ValueError(f"decoder.background_labels {sorted(unknown)} are not in labels")
+        paths = [a.path for a in self.artifacts]
+        if len(set(paths)) != len(paths):
+            raise ValueError("artifact paths must be unique")
+        if not any(a.role == "model" for a in self.artifacts):
+            raise ValueError("a bundle needs at least one artifact with role 'model'")
+        return self
+
+    def model_artifact(self, precision: Precision) -> Artifact | None:
+        """The ONNX file for a precision, or None when the bundle has none."""
+        for a in self.artifacts:
+            if a.role == "model" and a.precision == precision:
+                return a
+        return None
+
+    def precisions(self) -> tuple[Precision, ...]:
+        return tuple(a.precision for a in self.artifacts if a.role == "model" and a.precision)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2, sort_keys=False) + "\n"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe_artifact(
+    bundle_dir: Path,
+    rel_path: str,
+    role: ArtifactRole,
+    precision: Precision | None = None,
+    opset: int | None = None,
+) -> Artifact:
+    """Hash a file already written into the bundle directory."""
+    path = bundle_dir / rel_path
+    return Artifact(
+        path=rel_path,
+        sha256=sha256_file(path),
+        bytes=path.stat().st_size,
+        role=role,
+        precision=precision,
+        opset=opset,
+    )
+
+
+def write_manifest(bundle_dir: Path, manifest: Manifest) -> None:
+    write_text_atomic(bundle_dir / MANIFEST_NAME, manifest.to_json())
+
+
+def write_labels(bundle_dir: Path, labels: tuple[str, ...]) -> None:
+    write_text_atomic(bundle_dir / LABELS_NAME, "".join(f"{label}\n" for label in labels))
+
+
+def read_manifest(bundle_dir: Path) -> Manifest:
+    """Parse and validate ``manifest.json``; errors name the bundle and the fix."""
+    path = bundle_dir / MANIFEST_NAME
+    if not bundle_dir.is_dir():
+        raise BundleError(
+            f"bundle {bundle_dir}: not a directory; point bundle.path at a directory written by lepton-export"
+        )
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BundleError(
+            f"bundle {bundle_dir}: {MANIFEST_NAME} is missing; copy the whole bundle "
+            "directory again or re-run lepton-export"
+        ) from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise BundleError(
+            f"bundle {bundle_dir}: {MANIFEST_NAME} is not valid JSON ({err}); "
+            "copy the bundle again or re-run lepton-export"
+        ) from err
+    if isinstance(data, dict) and data.get("schema") != SCHEMA_ID:
+        raise BundleError(
+            f"bundle {bundle_dir}: {MANIFEST_NAME} has schema {data.get('schema')!r}, "
+            f"this lepton-edge reads {SCHEMA_ID!r}; re-export with a matching lepton-export"
+        )
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise BundleError(
+            f"bundle {bundle_dir}: {MANIFEST_NAME} field {where}: {first['msg']}; "
+            "re-run lepton-export to write a valid bundle"
+        ) from err
+
+
+def verify_bundle(bundle_dir: Path) -> Manifest:
+    """Read the manifest and check every artifact's size and sha256 against it."""
+    manifest = read_manifest(bundle_dir)
+    for artifact in manifest.artifacts:
+        path = bundle_dir / artifact.path
+        if not path.is_file():
+            raise BundleError(
+                f"bundle {bundle_dir}: {artifact.path} is missing (listed in {MANIFEST_NAME}); "
+                "copy the bundle again or re-run lepton-export"
+            )
+        got = sha256_file(path)
+        if got != artifact.sha256:
+            raise BundleError(
+                f"bundle {bundle_dir}: {artifact.path} has sha256 {got[:12]}…, manifest says "
+                f"{artifact.sha256[:12]}…; the file was changed or truncated: copy the bundle "
+                "again or re-run lepton-export"
+            )
+    return manifest
+
+
+__all__ = [
+    "LABELS_NAME",
+    "MANIFEST_NAME",
+    "SCHEMA_ID",
+    "Artifact",
+    "CheckResult",
+    "DecoderSpec",
+    "GoldenSpec",
+    "InputSpec",
+    "Manifest",
+    "ModelInfo",
+    "OutputSpec",
+    "PreprocessSpec",
+    "Thresholds",
+    "Toolchain",
+    "describe_artifact",
+    "read_manifest",
+    "sha256_file",
+    "verify_bundle",
+    "write_labels",
+    "write_manifest",
+]

@@ -1,0 +1,143 @@
+"""The daemon's TOML configuration as pydantic models: the only definition of every key.
+
+Validators check values and cross-field rules without I/O; what needs the disk (the
+bundle exists, a password file is readable) runs in ``edge.config.checks``. Each component
+receives only its own section (``MqttConfig``, a source config), never the root.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from edge.config_path import ConfigPath
+from edge.sources.registry import SourceConfig
+from edge.strict_model import StrictModel
+
+DEFAULT_STATE_DIR = Path("/var/lib/lepton")
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class DeviceConfig(StrictModel):
+    id: str = Field(
+        pattern=_ID_PATTERN, description="Unique id of this box; used in topics and the MQTT client id."
+    )
+    site: str = Field(default="", description="Plant or site name, copied into every event.")
+    line: str = Field(default="", description="Production line, copied into every event.")
+
+
+class BundleConfig(StrictModel):
+    path: ConfigPath = Field(description="Directory written by lepton-export (holds manifest.json).")
+    precision: Literal["auto", "int8", "fp32"] = Field(
+        default="auto", description="auto runs INT8 when the bundle has it, else FP32."
+    )
+
+
+class EngineConfig(StrictModel):
+    backends: tuple[Literal["ort-cuda", "ort-cpu"], ...] = Field(
+        default=("ort-cpu",),
+        min_length=1,
+        description="Ordered fallback list; the first that loads and passes the golden smoke test runs.",
+    )
+    intra_op_threads: int = Field(default=0, ge=0, description="ORT intra-op threads; 0 lets ORT choose.")
+
+
+class EventsConfig(StrictModel):
+    confirm_frames: int = Field(
+        default=3, ge=1, description="Consecutive defect frames before a 'new' event."
+    )
+    clear_frames: int = Field(default=5, ge=1, description="Consecutive clean frames before the 'end' event.")
+    score_min: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Defect score threshold; unset uses the bundle's default."
+    )
+
+
+class TlsConfig(StrictModel):
+    ca_file: ConfigPath = Field(description="CA certificate (PEM) that signed the broker's certificate.")
+    cert_file: ConfigPath | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
+    key_file: ConfigPath | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together for mutual TLS")
+        return self
+
+
+class MqttConfig(StrictModel):
+    host: str = Field(default="127.0.0.1", description="Broker host name or address.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port (8883 is usual for TLS).")
+    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version.")
+    client_id: str | None = Field(default=None, description="Unique client id; default lepton-<device.id>.")
+    topic_prefix: str | None = Field(default=None, description="Topic prefix; default lepton/<device.id>.")
+    keepalive_s: int = Field(
+        default=30, ge=5, le=3600, description="MQTT keep-alive; a dead link is noticed within about 2x."
+    )
+    username: str | None = Field(default=None, description="Broker user name.")
+    password_file: ConfigPath | None = Field(
+        default=None, description="File holding the broker password (never put the password in this file)."
+    )
+    tls: TlsConfig | None = Field(default=None, description="TLS settings; absent means plain TCP.")
+    max_inflight: int = Field(
+        default=20, ge=1, le=65535, description="Unacknowledged QoS 1 messages at once (≤ broker's limit)."
+    )
+    reconnect_min_s: float = Field(default=1.0, gt=0, description="First reconnect delay.")
+    reconnect_max_s: float = Field(default=60.0, gt=0, description="Reconnect delay cap.")
+
+    @model_validator(mode="after")
+    def _reconnect_range(self) -> MqttConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+
+def _default_state_dir() -> Path:
+    # systemd's StateDirectory= exports $STATE_DIRECTORY; elsewhere the FHS location.
+    env = os.environ.get("STATE_DIRECTORY")
+    return Path(env.split(":")[0]) if env else DEFAULT_STATE_DIR
+
+
+class ServiceConfig(StrictModel):
+    state_dir: ConfigPath = Field(
+        default_factory=_default_state_dir,
+        description="Where the outbox and caches live; default $STATE_DIRECTORY or /var/lib/lepton.",
+    )
+    stats_interval_s: float = Field(default=10.0, gt=0, description="Period of the stats topic.")
+    drain_timeout_s: float = Field(
+        default=10.0, ge=0, description="On a clean stop, how long to wait for the outbox to drain."
+    )
+
+
+class LeptonConfig(StrictModel):
+    """Root of the TOML file; see systemd/config.example.toml for an annotated example."""
+
+    device: DeviceConfig
+    bundle: BundleConfig
+    sources: tuple[SourceConfig, ...] = Field(min_length=1, description="One entry per camera ([[sources]]).")
+    engine: EngineConfig = EngineConfig()
+    events: EventsConfig = EventsConfig()
+    mqtt: MqttConfig = MqttConfig()
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> LeptonConfig:
+        cameras = [s.camera for s in self.sources]
+        dupes = sorted({c for c in cameras if cameras.count(c) > 1})
+        if dupes:
+            raise ValueError(f"sources: camera ids must be unique, repeated: {dupes}")
+        return self
+
+
+__all__ = [
+    "BundleConfig",
+    "DeviceConfig",
+    "EngineConfig",
+    "EventsConfig",
+    "LeptonConfig",
+    "MqttConfig",
+    "ServiceConfig",
+    "TlsConfig",
+]

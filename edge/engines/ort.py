@@ -1,0 +1,68 @@
+"""ONNX Runtime backends (CPU, CUDA): the boundary where onnxruntime's exceptions become ours."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.engines.base import Engine, Outputs
+from edge.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+class _OrtEngine(Engine):
+    providers: tuple[str, ...] = ()
+
+    def _open(self) -> None:
+        import onnxruntime as ort
+
+        missing = [p for p in self.providers if p not in ort.get_available_providers()]
+        if missing:
+            raise EngineError(
+                f"{self.backend}: onnxruntime {ort.__version__} lacks {', '.join(missing)}; "
+                "install onnxruntime-gpu (pip install 'lepton[gpu]') or drop this backend"
+            )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session: Any = ort.InferenceSession(
+                str(self.model_path), sess_options=options, providers=list(self.providers)
+            )
+        except Exception as err:  # onnxruntime raises its own untyped exceptions
+            raise EngineError(f"{self.backend}: cannot load {self.model_path.name}: {err}") from err
+        self._output_names = [o.name for o in self.manifest.outputs]
+        got = {o.name for o in self._session.get_outputs()}
+        if not set(self._output_names) <= got:
+            raise EngineError(
+                f"{self.backend}: {self.model_path.name} has outputs {sorted(got)}, manifest "
+                f"expects {self._output_names}; re-run lepton-export"
+            )
+
+    def _run(self, batch: npt.NDArray[np.float32]) -> Outputs:
+        try:
+            results = self._session.run(self._output_names, {self.manifest.input.name: batch})
+        except Exception as err:
+            raise EngineError(f"{self.backend}: inference failed: {err}") from err
+        return {
+            name: np.asarray(r, dtype=np.float32) for name, r in zip(self._output_names, results, strict=True)
+        }
+
+    def _close(self) -> None:
+        self._session = None
+
+
+class OrtCpuEngine(_OrtEngine):
+    backend = "ort-cpu"
+    providers = ("CPUExecutionProvider",)
+
+
+class OrtCudaEngine(_OrtEngine):
+    backend = "ort-cuda"
+    providers = ("CUDAExecutionProvider", "CPUExecutionProvider")

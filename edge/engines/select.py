@@ -1,0 +1,64 @@
+"""Pick the engine: the configured backends in order, each loaded and smoke-tested.
+
+Each refusal is logged once with its cause; the first backend that loads and passes the
+golden test runs. The backend chosen is reported in the status topic and every event.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from edge.bundle.manifest import Manifest, Precision
+from edge.config.models import BundleConfig, EngineConfig
+from edge.engines.base import Engine
+from edge.engines.registry import engine_class
+from edge.engines.smoke_test import run_smoke_test
+from edge.errors import BundleError, EngineError
+
+log = logging.getLogger(__name__)
+
+
+def choose_precision(manifest: Manifest, config: BundleConfig) -> Precision:
+    available = manifest.precisions()
+    if config.precision == "auto":
+        return "int8" if "int8" in available else "fp32"
+    if config.precision not in available:
+        raise BundleError(
+            f"bundle {config.path}: bundle.precision = {config.precision!r} but the bundle has "
+            f'only {list(available)}; set bundle.precision = "auto" or export that precision'
+        )
+    return config.precision
+
+
+def open_engine(manifest: Manifest, bundle: BundleConfig, config: EngineConfig) -> Engine:
+    precision = choose_precision(manifest, bundle)
+    artifact = manifest.model_artifact(precision)
+    assert artifact is not None  # choose_precision only returns precisions the bundle has
+    model_path = Path(bundle.path) / artifact.path
+    refusals: list[str] = []
+    for backend in config.backends:
+        try:
+            engine = engine_class(backend)(model_path, manifest, precision, config.intra_op_threads)
+            engine.open()
+            try:
+                cosine = run_smoke_test(engine, manifest, Path(bundle.path))
+            except EngineError:
+                engine.close()
+                raise
+        except EngineError as err:
+            log.warning("engine %s refused: %s", backend, err)
+            refusals.append(str(err))
+            continue
+        log.info(
+            "engine %s running %s (%s), golden smoke test cosine %.6f",
+            backend,
+            artifact.path,
+            precision,
+            cosine,
+        )
+        return engine
+    raise EngineError("no inference backend could run the model: " + " | ".join(refusals))
+
+
+__all__ = ["choose_precision", "open_engine"]

@@ -1,0 +1,54 @@
+"""The golden smoke test a device runs before it serves a model.
+
+Engines differ by device and runtime version; the bundle's golden inputs and reference
+outputs catch a backend that loads but computes something else (a wrong INT8 build, a
+broken provider) before it publishes a single event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.bundle.manifest import Manifest
+from edge.engines.base import Engine
+from edge.errors import EngineError
+
+
+def _cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+    a64, b64 = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    denom = float(np.linalg.norm(a64) * np.linalg.norm(b64))
+    return 1.0 if denom == 0.0 else float(a64 @ b64) / denom
+
+
+def run_smoke_test(engine: Engine, manifest: Manifest, bundle_dir: Path) -> float:
+    """Run the golden inputs; return the worst per-sample cosine, or raise EngineError."""
+    golden = manifest.golden
+    if golden is None:
+        return 1.0
+    reference_name = golden.outputs.get(engine.precision) or golden.outputs.get("fp32")
+    if reference_name is None:
+        return 1.0
+    with np.load(bundle_dir / golden.inputs) as inputs_npz, np.load(bundle_dir / reference_name) as ref_npz:
+        inputs = np.asarray(inputs_npz[manifest.input.name], dtype=np.float32)
+        references = {name: np.asarray(ref_npz[name], dtype=np.float32) for name in ref_npz.files}
+    output = manifest.decoder.output
+    worst = 1.0
+    agree = 0
+    for i in range(inputs.shape[0]):
+        got = engine.infer(inputs[i : i + 1])[output][0]
+        want = references[output][i]
+        worst = min(worst, _cosine(got, want))
+        agree += int(np.argmax(got) == np.argmax(want))
+    if worst < golden.cosine_min or agree < inputs.shape[0]:
+        raise EngineError(
+            f"{engine.backend}: golden smoke test failed on {engine.model_path.name}: worst cosine "
+            f"{worst:.5f} (need ≥ {golden.cosine_min}), top-1 agreement {agree}/{inputs.shape[0]}; "
+            "this backend computes different results from the exporter's reference"
+        )
+    return worst
+
+
+__all__ = ["run_smoke_test"]

@@ -1,0 +1,60 @@
+"""Tracker drafts → ``lepton.event/1`` messages ready for the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from edge.config.models import DeviceConfig
+from edge.events.schema import DeviceRef, Event, FrameRef, ModelRef, Timing
+from edge.events.tracker import EventDraft
+from edge.mqtt.topics import Topics
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    message_key: str
+    topic: str
+    render: Callable[[int], bytes]
+    """Renders the payload once the outbox assigned the per-device seq."""
+
+
+class EventBuilder:
+    def __init__(self, device: DeviceConfig, model: ModelRef, boot_id: str, topics: Topics) -> None:
+        self._device = device
+        self._model = model
+        self._boot_id = boot_id
+        self._topics = topics
+
+    def build(
+        self, camera: str, draft: EventDraft, capture_to_commit_ms: float, inference_ms: float
+    ) -> OutboxMessage:
+        event = Event(
+            event_id=draft.event_id,
+            type=draft.type,
+            boot_id=self._boot_id,
+            seq=0,
+            device=DeviceRef(
+                device_id=self._device.id, site=self._device.site, line=self._device.line, camera=camera
+            ),
+            frame=FrameRef(
+                seq=draft.frame_seq,
+                captured_at=datetime.fromtimestamp(draft.captured_at_ms / 1000.0, tz=timezone.utc),
+            ),
+            model=self._model,
+            findings=draft.findings,
+            summary=draft.summary,
+            timing=Timing(
+                capture_to_commit_ms=round(max(0.0, capture_to_commit_ms), 3),
+                inference_ms=round(max(0.0, inference_ms), 3),
+            ),
+        )
+        return OutboxMessage(
+            message_key=f"{draft.event_id}/{draft.type}",
+            topic=self._topics.events(camera),
+            render=lambda seq: event.model_copy(update={"seq": seq}).to_payload(),
+        )
+
+
+__all__ = ["EventBuilder", "OutboxMessage"]

@@ -1,0 +1,58 @@
+"""Payloads of the retained status topics and the periodic stats topic."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import Field
+
+from edge.sources.base import SourceState
+from edge.strict_model import StrictModel
+
+DeviceState = Literal["online", "offline", "stopped"]
+
+
+class DeviceStatus(StrictModel):
+    """Retained on ``<prefix>/status``; the broker publishes the ``offline`` one as our last will."""
+
+    state: DeviceState
+    device_id: str
+    lepton: str = Field(description="lepton version")
+    model: str | None = Field(default=None, description="name:version of the model being served")
+    model_sha256: str | None = None
+    precision: str | None = None
+    backend: str | None = None
+    since_ms: int | None = Field(default=None, description="When this state began, Unix ms.")
+
+    def to_payload(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), separators=(",", ":")).encode()
+
+
+class CameraStatus(StrictModel):
+    """Retained on ``<prefix>/<camera>/status``."""
+
+    state: SourceState
+    camera: str
+    since_ms: int
+
+    def to_payload(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json"), separators=(",", ":")).encode()
+
+
+class Stats(StrictModel):
+    """Published with QoS 0 on ``<prefix>/stats`` every ``service.stats_interval_s``."""
+
+    device_id: str
+    fps: dict[str, float] = Field(description="Inferred frames per second, per camera.")
+    dropped_frames: dict[str, int] = Field(description="Frames dropped because inference lagged, per camera.")
+    stage_ms: dict[str, float] = Field(description="Mean time per frame in each stage (ms) over the period.")
+    outbox_depth: int
+    outbox_oldest_age_s: float | None
+    delivered: int = Field(description="Messages acknowledged by the broker since start.")
+
+    def to_payload(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json"), separators=(",", ":")).encode()
+
+
+__all__ = ["CameraStatus", "DeviceState", "DeviceStatus", "Stats"]

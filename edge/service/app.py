@@ -1,0 +1,245 @@
+"""The composition root of lepton-edge: the start-up sequence, and the only place that wires parts.
+
+Order matters: bundle verified → engine loaded and smoke-tested → outbox open → broker
+link started in the background → sources opened → READY=1. The broker is never waited
+for: events are committed to the outbox and delivered when it is reachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+from edge import exitcodes
+from edge.bundle.manifest import Manifest, verify_bundle
+from edge.config.models import LeptonConfig
+from edge.decoders.registry import create_decoder
+from edge.engines.base import Engine
+from edge.engines.select import open_engine
+from edge.events.builder import EventBuilder
+from edge.events.ids import read_boot_id
+from edge.events.schema import ModelRef
+from edge.events.tracker import DefectTracker
+from edge.mqtt.link import MqttLink
+from edge.mqtt.sender import OutboxSender
+from edge.mqtt.status import CameraStatus, DeviceState, DeviceStatus, Stats
+from edge.mqtt.topics import Topics, default_prefix
+from edge.outbox.store import Outbox
+from edge.service.capture import CaptureWorker
+from edge.service.pipeline import STAGES, Pipeline, PipelineParts, PipelineStats
+from edge.service.sd_notify import notify, watchdog_interval_s
+from edge.sources.base import SourceState
+from edge.sources.registry import create_source
+from edge.version import __version__
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FILE = "outbox.db"
+
+
+@dataclass(frozen=True)
+class Served:
+    """What this daemon serves: reported in status and in every event."""
+
+    manifest: Manifest
+    engine: Engine
+    model: ModelRef
+
+
+def _load_model(config: LeptonConfig) -> Served:
+    manifest = verify_bundle(config.bundle.path)
+    engine = open_engine(manifest, config.bundle, config.engine)
+    artifact = manifest.model_artifact(engine.precision)
+    assert artifact is not None
+    model = ModelRef(
+        name=manifest.model.name,
+        version=manifest.model.version,
+        sha256=artifact.sha256,
+        precision=engine.precision,
+        backend=engine.backend,
+    )
+    return Served(manifest, engine, model)
+
+
+class _Stopper:
+    """SIGTERM/SIGINT → a flag the main loop checks; the second signal is not needed."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        self.event.set()
+
+
+def run_daemon(config: LeptonConfig) -> int:
+    stopper = _Stopper()
+    stopper.install()
+    served = _load_model(config)
+    topics = Topics(config.mqtt.topic_prefix or default_prefix(config.device.id))
+
+    def device_status(state: DeviceState) -> bytes:
+        return DeviceStatus(
+            state=state,
+            device_id=config.device.id,
+            lepton=__version__,
+            model=f"{served.model.name}:{served.model.version}",
+            model_sha256=served.model.sha256,
+            precision=served.model.precision,
+            backend=served.model.backend,
+            since_ms=time.time_ns() // 1_000_000,
+        ).to_payload()
+
+    outbox = Outbox(config.service.state_dir / OUTBOX_FILE)
+    depth, _ = outbox.depth()
+    if depth:
+        log.info("outbox holds %d undelivered message(s) from before; they go first", depth)
+    link = MqttLink(
+        config.mqtt,
+        client_id=config.mqtt.client_id or f"lepton-{config.device.id}",
+        will_topic=topics.status,
+        will_payload=DeviceStatus(
+            state="offline", device_id=config.device.id, lepton=__version__
+        ).to_payload(),
+    )
+    link.publish_retained(topics.status, device_status("online"))
+    link.start()
+    sender = OutboxSender(outbox, link, window=config.mqtt.max_inflight)
+    sender.start()
+
+    def on_source_state(camera: str, state: SourceState) -> None:
+        log.info("camera %s: %s", camera, state)
+        payload = CameraStatus(state=state, camera=camera, since_ms=time.time_ns() // 1_000_000).to_payload()
+        link.publish_retained(topics.camera_status(camera), payload)
+
+    frames_ready = threading.Event()
+    workers: list[CaptureWorker] = []
+    for source_config in config.sources:
+        source = create_source(source_config)
+        source.open()  # a file that cannot be decoded fails here, before READY
+        workers.append(CaptureWorker(source, on_source_state, frames_ready))
+    score_min = config.events.score_min
+    if score_min is None:
+        score_min = served.manifest.thresholds.score_min
+    trackers = {
+        w.source.camera: DefectTracker(config.events.confirm_frames, config.events.clear_frames, score_min)
+        for w in workers
+    }
+    parts = PipelineParts(
+        served.manifest,
+        served.engine,
+        create_decoder(served.manifest),
+        EventBuilder(config.device, served.model, read_boot_id(), topics),
+        outbox,
+    )
+    pipeline = Pipeline(parts, workers, trackers, frames_ready, on_commit=sender.notify)
+    for worker in workers:
+        worker.start()
+    notify("READY=1")
+    log.info(
+        "lepton-edge %s serving %s:%s (%s, %s) on %d camera(s); events on %s",
+        __version__,
+        served.model.name,
+        served.model.version,
+        served.model.precision,
+        served.model.backend,
+        len(workers),
+        topics.all_events,
+    )
+    code = _main_loop(config, pipeline, workers, outbox, sender, link, topics, stopper.event)
+    notify("STOPPING=1")
+    for worker in workers:
+        worker.stop()
+    pipeline.close_all()
+    _drain(outbox, config.service.drain_timeout_s, sender)
+    link.stop(topics.status, device_status("stopped"))
+    sender.stop()
+    for worker in workers:
+        worker.join(timeout_s=2.0)
+    outbox.close()
+    served.engine.close()
+    if pipeline.source_errors and code == exitcodes.OK:
+        raise pipeline.source_errors[0]
+    return code
+
+
+def _main_loop(
+    config: LeptonConfig,
+    pipeline: Pipeline,
+    workers: list[CaptureWorker],
+    outbox: Outbox,
+    sender: OutboxSender,
+    link: MqttLink,
+    topics: Topics,
+    stop: threading.Event,
+) -> int:
+    watchdog_s = watchdog_interval_s()
+    next_watchdog = time.monotonic()
+    next_stats = time.monotonic() + config.service.stats_interval_s
+    period_start = time.monotonic()
+    while not stop.is_set() and not pipeline.finished:
+        pipeline.step()
+        now = time.monotonic()
+        if not sender.alive:
+            log.error("the outbox sender stopped: %s", sender.error)
+            return exitcodes.FAULT
+        if watchdog_s is not None and now >= next_watchdog:
+            notify("WATCHDOG=1")
+            next_watchdog = now + watchdog_s
+        if now >= next_stats:
+            stats = pipeline.take_stats()
+            link.publish_transient(
+                topics.stats, _stats_payload(config, stats, workers, outbox, sender, now - period_start)
+            )
+            frames = sum(stats.frames.values())
+            notify(f"STATUS={frames} frames, {stats.events} events, outbox {outbox.depth()[0]}")
+            period_start, next_stats = now, now + config.service.stats_interval_s
+    return exitcodes.OK
+
+
+def _stats_payload(
+    config: LeptonConfig,
+    stats: PipelineStats,
+    workers: list[CaptureWorker],
+    outbox: Outbox,
+    sender: OutboxSender,
+    elapsed_s: float,
+) -> bytes:
+    frames = sum(stats.frames.values()) or 1
+    depth, oldest_ms = outbox.depth()
+    return Stats(
+        device_id=config.device.id,
+        fps={cam: round(n / max(elapsed_s, 1e-6), 2) for cam, n in stats.frames.items()},
+        dropped_frames={w.source.camera: w.dropped for w in workers},
+        stage_ms={stage: round(stats.stage_s[stage] * 1000.0 / frames, 3) for stage in STAGES},
+        outbox_depth=depth,
+        outbox_oldest_age_s=None if oldest_ms is None else round(time.time() - oldest_ms / 1000.0, 1),
+        delivered=sender.delivered,
+    ).to_payload()
+
+
+def _drain(outbox: Outbox, timeout_s: float, sender: OutboxSender) -> None:
+    """Give the sender a bounded time to deliver what is committed; the rest waits on disk."""
+    sender.notify()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        depth, _ = outbox.depth()
+        if depth == 0:
+            return
+        time.sleep(0.05)
+    depth, _ = outbox.depth()
+    if depth:
+        log.warning(
+            "stopping with %d undelivered message(s) in the outbox; they are sent on the next start", depth
+        )
+
+
+__all__ = ["OUTBOX_FILE", "run_daemon"]

@@ -1,0 +1,112 @@
+"""One capture thread per camera, feeding a bounded queue.
+
+Live cameras drop the oldest frame when inference lags (the newest frame is what the line
+shows now); files wait, so a replay infers every frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge.errors import LeptonError
+from edge.sources.base import Frame, FrameSource, SourceState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EndOfStream:
+    camera: str
+    error: LeptonError | None = None
+
+
+QueueItem = Frame | EndOfStream
+
+
+class CaptureWorker:
+    def __init__(
+        self,
+        source: FrameSource,
+        on_state: Callable[[str, SourceState], None],
+        ready: threading.Event,
+        queue_frames: int = 4,
+    ) -> None:
+        self.source = source
+        self.queue: queue.Queue[QueueItem] = queue.Queue(maxsize=queue_frames)
+        self.dropped = 0
+        self._on_state = on_state
+        self._ready = ready
+        self._stop = threading.Event()
+        self._state: SourceState | None = None
+        self._thread = threading.Thread(target=self._run, name=f"capture-{source.camera}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.source.request_stop()
+
+    def join(self, timeout_s: float) -> None:
+        self._thread.join(timeout=timeout_s)
+
+    def _report_state(self) -> None:
+        if self.source.state != self._state:
+            self._state = self.source.state
+            self._on_state(self.source.camera, self.source.state)
+
+    def _put(self, item: QueueItem) -> None:
+        if self.source.live and isinstance(item, Frame):
+            while True:
+                try:
+                    self.queue.put_nowait(item)
+                    break
+                except queue.Full:
+                    try:
+                        self.queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+        else:
+            while not self._stop.is_set():
+                try:
+                    self.queue.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+        self._ready.set()
+
+    def _run(self) -> None:
+        error: LeptonError | None = None
+        try:
+            while not self._stop.is_set():
+                frame = self.source.read()
+                self._report_state()
+                if frame is None:
+                    break
+                self._put(frame)
+        except LeptonError as err:
+            log.error("camera %s: %s", self.source.camera, err)
+            error = err
+        finally:
+            self.source.close()
+            self._report_state()
+        # The end marker must arrive even when stopping, so the pipeline can close events.
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            try:
+                self.queue.put(EndOfStream(self.source.camera, error), timeout=0.2)
+                break
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self.queue.get_nowait()
+        self._ready.set()
+
+
+__all__ = ["CaptureWorker", "EndOfStream", "QueueItem"]

@@ -1,0 +1,71 @@
+"""A folder of still images as a frame source, read in name order."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.errors import SourceError
+from edge.sources.base import Frame, FrameSource
+from edge.sources.configs import ImageFolderSourceConfig
+from edge.sources.pacing import FramePacer
+
+log = logging.getLogger(__name__)
+
+
+class ImageFolderSource(FrameSource):
+    live = False
+
+    def __init__(self, config: ImageFolderSourceConfig) -> None:
+        super().__init__(config.camera)
+        self._config = config
+        self._paths: list[Path] = []
+        self._index = 0
+        self._seq = 0
+        self._pacer: FramePacer | None = None
+
+    def open(self) -> None:
+        folder = self._config.path
+        if not folder.is_dir():
+            raise SourceError(f"camera {self.camera}: image folder {folder} does not exist; fix sources.path")
+        self._paths = sorted(folder.glob(self._config.pattern))
+        if not self._paths:
+            raise SourceError(
+                f"camera {self.camera}: no file in {folder} matches {self._config.pattern!r}; "
+                "fix sources.pattern or add images"
+            )
+        if self._config.realtime:
+            self._pacer = FramePacer(self._config.fps)
+        self.state = "streaming"
+
+    def read(self) -> Frame | None:
+        while True:
+            if self._index >= len(self._paths):
+                if not self._config.loop:
+                    self.state = "ended"
+                    return None
+                self._index = 0
+            path = self._paths[self._index]
+            self._index += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                log.warning("camera %s: skipping %s: not a readable image", self.camera, path)
+                continue
+            if self._pacer is not None:
+                self._pacer.wait()
+            frame = Frame(
+                camera=self.camera,
+                seq=self._seq,
+                captured_at_ms=time.time_ns() // 1_000_000,
+                captured_mono_ns=time.monotonic_ns(),
+                image=np.asarray(image, dtype=np.uint8),
+            )
+            self._seq += 1
+            return frame
+
+    def close(self) -> None:
+        self._paths = []

@@ -1,0 +1,88 @@
+"""A video file as a frame source (replays, the demo line, acceptance tests)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import cv2
+import numpy as np
+
+from edge.errors import SourceError
+from edge.sources.base import Frame, FrameSource
+from edge.sources.configs import FileSourceConfig
+from edge.sources.pacing import FramePacer
+
+log = logging.getLogger(__name__)
+
+
+class VideoFileSource(FrameSource):
+    live = False
+
+    def __init__(self, config: FileSourceConfig) -> None:
+        super().__init__(config.camera)
+        self._config = config
+        self._capture: cv2.VideoCapture | None = None
+        self._pacer: FramePacer | None = None
+        self._seq = 0
+        self._pending: np.ndarray | None = None
+        self.fps = 0.0
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        path = self._config.path
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError(
+                f"camera {self.camera}: cannot open video file {path} (OpenCV/FFmpeg could not "
+                "decode it); check that it is a complete video (mp4, avi, mkv) and readable"
+            )
+        return capture
+
+    def open(self) -> None:
+        capture = self._open_capture()
+        ok, image = capture.read()
+        if not ok or image is None:
+            capture.release()
+            raise SourceError(
+                f"camera {self.camera}: video file {self._config.path} holds no decodable frame; "
+                "re-encode or replace the file"
+            )
+        self._capture = capture
+        self._pending = image
+        self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        if self._config.realtime:
+            self._pacer = FramePacer(self.fps or 25.0)
+        self.state = "streaming"
+        log.info("camera %s: playing %s at %.1f fps", self.camera, self._config.path, self.fps)
+
+    def read(self) -> Frame | None:
+        if self._capture is None:
+            raise SourceError(f"camera {self.camera}: read() before open()")
+        image = self._pending
+        self._pending = None
+        if image is None:
+            ok, image = self._capture.read()
+            if not ok and self._config.loop:
+                self._capture.release()
+                self._capture = self._open_capture()
+                ok, image = self._capture.read()
+            if not ok or image is None:
+                self.state = "ended"
+                return None
+        if self._pacer is not None:
+            self._pacer.wait()
+        frame = Frame(
+            camera=self.camera,
+            seq=self._seq,
+            captured_at_ms=time.time_ns() // 1_000_000,
+            captured_mono_ns=time.monotonic_ns(),
+            image=np.asarray(image, dtype=np.uint8),
+        )
+        self._seq += 1
+        return frame
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None

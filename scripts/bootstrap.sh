@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh clone: a virtualenv with lepton and its extras, and a
+# Mosquitto answering on 127.0.0.1:1883 for the demo. Re-runs cost a hash comparison.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+VENV=.venv
+STAMP=$VENV/.lepton-installed
+# torch is pinned to the CPU build that the machines keep on disk; an unpinned torch
+# would pull a multi-GB CUDA build. It belongs to the export extra only.
+TORCH_PIN="torch==2.13.0"
+WANT=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "bootstrap: creating $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
+fi
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+    echo "bootstrap: installing lepton[cpu,export,dev] into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet "$TORCH_PIN"
+    "$VENV/bin/python" -m pip install --quiet -e ".[cpu,export,dev]"
+    echo "$WANT" > "$STAMP"
+fi
+
+# Tests start their own brokers, but they need the binary.
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    echo "bootstrap: installing mosquitto"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+fi

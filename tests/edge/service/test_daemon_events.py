@@ -1,0 +1,54 @@
+"""The daemon on a real encoded video, a real Mosquitto and a real subscriber: exact events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from tests.conftest import MODELS, REPO
+from tests.support.daemon import daemon_config, lepton_edge, write_config
+from tests.support.mosquitto import Broker
+from tests.support.subscriber import Subscriber
+from tests.support.videos import BLUE, GRAY, RED, write_color_video
+
+EVENT_SCHEMA = json.loads((REPO / "schemas" / "lepton.event-1.schema.json").read_text())
+
+
+def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) -> None:
+    video = tmp_path / "line.mp4"
+    write_color_video(
+        video,
+        [(GRAY, 20), (RED, 12), (GRAY, 15), (BLUE, 2), (GRAY, 15), (BLUE, 10), (GRAY, 10), (RED, 6)],
+    )
+    config = write_config(
+        tmp_path / "lepton.toml",
+        daemon_config(bundle=MODELS / "color_bundle", video=video, port=broker.port, state_dir=tmp_path / "state"),
+    )
+    sub = Subscriber(broker.port, "lepton/box-1/#")
+    try:
+        result = lepton_edge("run", "--config", str(config))
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(m.payload) for m in sub.wait_for("/events", 6)]
+        status = sub.wait_for("box-1/status", 2)
+    finally:
+        sub.close()
+
+    for event in events:
+        jsonschema.validate(event, EVENT_SCHEMA)
+    # red, then blue (the 2-frame blue blip is below confirm_frames), then a red run the video ends in
+    assert [(e["type"], e["findings"][0]["label"]) for e in events] == [
+        ("new", "red"), ("end", "red"), ("new", "blue"), ("end", "blue"), ("new", "red"), ("end", "red"),
+    ]
+    ids = [e["event_id"] for e in events]
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[4] == ids[5]
+    assert len(set(ids)) == 3
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    first_end = events[1]["summary"]
+    assert first_end["first_frame_seq"] == 20 and first_end["last_frame_seq"] == 31
+    assert first_end["frame_count"] == 12 and first_end["best_label"] == "red"
+    assert events[0]["device"] == {"device_id": "box-1", "site": "plant-test", "line": "line-1", "camera": "cam1"}
+    assert events[0]["model"]["backend"] == "ort-cpu" and events[0]["model"]["precision"] == "fp32"
+    states = [json.loads(m.payload)["state"] for m in status]
+    assert states[0] == "online" and states[-1] == "stopped"

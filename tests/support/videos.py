@@ -1,0 +1,31 @@
+"""Real encoded videos for tests, written with OpenCV."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+GRAY = (128, 128, 128)
+RED = (40, 40, 200)  # BGR
+BLUE = (200, 40, 40)
+
+
+def write_color_video(
+    path: Path, segments: Sequence[tuple[tuple[int, int, int], int]], fps: float = 25.0, size: tuple[int, int] = (64, 48)
+) -> int:
+    """Write solid-colour segments ``(bgr, frame_count)`` as an mp4; returns the frame count."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    total = 0
+    rng = np.random.default_rng(0)
+    for color, count in segments:
+        for _ in range(count):
+            frame = np.full((size[1], size[0], 3), color, dtype=np.uint8)
+            noise = rng.integers(-6, 7, frame.shape, dtype=np.int16)
+            writer.write(np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+            total += 1
+    writer.release()
+    return total
