@@ -138,8 +138,14 @@ def _fix_for(error: Any, loc: tuple[Any, ...]) -> str:
 
 def _to_problems(err: ValidationError, lines: dict[str, int]) -> list[ConfigProblem]:
     problems = []
-    for error in err.errors():
+    errors = err.errors()
+    failed_locs = [tuple(e["loc"]) for e in errors]
+    for error in errors:
         loc = tuple(error["loc"])
+        if error["type"] == "too_short" and any(f[: len(loc)] == loc and f != loc for f in failed_locs):
+            continue  # "needs at least 1 item" only because an item itself was invalid
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "kind")
         # Drop discriminator member names from the displayed path: sources.0.file.path → sources.0.path
         shown = tuple(p for p in loc if p not in ("file", "images", "camera") or p == loc[-1])
         key = ".".join(str(p) for p in shown) or "(root)"

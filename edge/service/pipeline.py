@@ -151,4 +151,9 @@ class Pipeline:
                 self._end_camera(camera, EndOfStream(camera))
 
 
-__all__ = ["STAGES", "Pipeline", "PipelineParts", "PipelineStats"]
+__all__ = [
+    "STAGES",
+    "Pipeline",
+    "PipelineParts",
+    "PipelineStats",
+]

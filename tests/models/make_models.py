@@ -62,7 +62,9 @@ def color_classifier() -> onnx.ModelProto:
             numpy_helper.from_array(bias, "b"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], producer_name="lepton-tests")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 19)], producer_name="lepton-tests"
+    )
     model.ir_version = 9
     onnx.checker.check_model(model, full_check=True)
     return model
@@ -107,7 +109,9 @@ def write_color_bundle(out: Path) -> Path:
         golden=GoldenSpec(
             inputs="golden/inputs.npz", outputs={"fp32": "golden/outputs.fp32.npz"}, count=len(inputs)
         ),
-        toolchain=Toolchain(python=platform.python_version(), lepton="tests", packages={"onnx": onnx.__version__}),
+        toolchain=Toolchain(
+            python=platform.python_version(), lepton="tests", packages={"onnx": onnx.__version__}
+        ),
     )
     write_manifest(out, manifest)
     return out

@@ -14,7 +14,10 @@ BLUE = (200, 40, 40)
 
 
 def write_color_video(
-    path: Path, segments: Sequence[tuple[tuple[int, int, int], int]], fps: float = 25.0, size: tuple[int, int] = (64, 48)
+    path: Path,
+    segments: Sequence[tuple[tuple[int, int, int], int]],
+    fps: float = 25.0,
+    size: tuple[int, int] = (64, 48),
 ) -> int:
     """Write solid-colour segments ``(bgr, frame_count)`` as an mp4; returns the frame count."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)

@@ -24,7 +24,9 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
     )
     config = write_config(
         tmp_path / "lepton.toml",
-        daemon_config(bundle=MODELS / "color_bundle", video=video, port=broker.port, state_dir=tmp_path / "state"),
+        daemon_config(
+            bundle=MODELS / "color_bundle", video=video, port=broker.port, state_dir=tmp_path / "state"
+        ),
     )
     sub = Subscriber(broker.port, "lepton/box-1/#")
     try:
@@ -39,7 +41,12 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
         jsonschema.validate(event, EVENT_SCHEMA)
     # red, then blue (the 2-frame blue blip is below confirm_frames), then a red run the video ends in
     assert [(e["type"], e["findings"][0]["label"]) for e in events] == [
-        ("new", "red"), ("end", "red"), ("new", "blue"), ("end", "blue"), ("new", "red"), ("end", "red"),
+        ("new", "red"),
+        ("end", "red"),
+        ("new", "blue"),
+        ("end", "blue"),
+        ("new", "red"),
+        ("end", "red"),
     ]
     ids = [e["event_id"] for e in events]
     assert ids[0] == ids[1] and ids[2] == ids[3] and ids[4] == ids[5]
@@ -48,7 +55,12 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
     first_end = events[1]["summary"]
     assert first_end["first_frame_seq"] == 20 and first_end["last_frame_seq"] == 31
     assert first_end["frame_count"] == 12 and first_end["best_label"] == "red"
-    assert events[0]["device"] == {"device_id": "box-1", "site": "plant-test", "line": "line-1", "camera": "cam1"}
+    assert events[0]["device"] == {
+        "device_id": "box-1",
+        "site": "plant-test",
+        "line": "line-1",
+        "camera": "cam1",
+    }
     assert events[0]["model"]["backend"] == "ort-cpu" and events[0]["model"]["precision"] == "fp32"
     states = [json.loads(m.payload)["state"] for m in status]
     assert states[0] == "online" and states[-1] == "stopped"

@@ -1,0 +1,65 @@
+"""The bundle contract: the manifest validates itself, and verification names the bad file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edge.bundle.manifest import Manifest, read_manifest, sha256_file, verify_bundle
+from edge.errors import BundleError
+from tests.conftest import MODELS
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(MODELS / "color_bundle", tmp_path / "bundle"))
+
+
+def test_committed_bundle_verifies_and_hashes_match(bundle: Path) -> None:
+    manifest = verify_bundle(bundle)
+    for artifact in manifest.artifacts:
+        assert sha256_file(bundle / artifact.path) == artifact.sha256
+        assert (bundle / artifact.path).stat().st_size == artifact.bytes
+    assert (bundle / "labels.txt").read_text().split() == list(manifest.labels)
+
+
+def _edit(bundle: Path, change: dict[str, object]) -> None:
+    path = bundle / "manifest.json"
+    data = json.loads(path.read_text())
+    data.update(change)
+    path.write_text(json.dumps(data))
+
+
+def test_label_count_must_match_output_classes(bundle: Path) -> None:
+    _edit(bundle, {"labels": ["ok", "red"]})
+    with pytest.raises(BundleError, match="3 classes but there are 2 labels"):
+        read_manifest(bundle)
+
+
+def test_unknown_manifest_field_is_refused(bundle: Path) -> None:
+    _edit(bundle, {"extra": 1})
+    with pytest.raises(BundleError, match="field extra"):
+        read_manifest(bundle)
+
+
+def test_other_schema_version_is_refused(bundle: Path) -> None:
+    _edit(bundle, {"schema": "lepton.bundle/2"})
+    with pytest.raises(BundleError, match=r"lepton\.bundle/2"):
+        read_manifest(bundle)
+
+
+def test_artifact_paths_cannot_escape_the_bundle(bundle: Path) -> None:
+    data = json.loads((bundle / "manifest.json").read_text())
+    data["artifacts"][0]["path"] = "../outside.onnx"
+    with pytest.raises(ValueError, match="inside the bundle"):
+        Manifest.model_validate(data)
+
+
+def test_truncated_file_is_named(bundle: Path) -> None:
+    labels = bundle / "labels.txt"
+    labels.write_text("ok\n")
+    with pytest.raises(BundleError, match=r"labels.txt has sha256 .* manifest says"):
+        verify_bundle(bundle)

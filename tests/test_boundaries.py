@@ -1,0 +1,61 @@
+"""Project-wide rules a test can see: the import boundary, committed schemas, explicit exports."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import edge
+from edge.json_schemas import SCHEMA_DIR, all_schemas, render
+
+
+def test_edge_loads_without_torch_export_or_calibration() -> None:
+    code = (
+        "import sys, edge.service.app, edge.cli.main, edge.consumer.tail, edge.engines.ort;"
+        "import edge.sources.camera, edge.sources.video_file, edge.sources.image_folder;"
+        "roots = ('torch', 'export', 'calibration', 'demo');"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in roots);"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "", f"edge pulled in: {out}"
+
+
+@pytest.mark.parametrize("name", sorted(all_schemas()))
+def test_committed_json_schemas_are_in_sync(name: str) -> None:
+    committed = (SCHEMA_DIR / name).read_text(encoding="utf-8")
+    assert committed == render(all_schemas()[name]), f"schemas/{name} is stale: run `make schemas`"
+
+
+def _modules() -> list[str]:
+    names = []
+    for package in ("edge", "export", "calibration", "demo"):
+        try:
+            root = importlib.import_module(package)
+        except ImportError:
+            continue
+        names.append(package)
+        names += [m.name for m in pkgutil.walk_packages(root.__path__, prefix=f"{package}.")]
+    return names
+
+
+@pytest.mark.parametrize("module_name", _modules())
+def test_public_names_are_exported_explicitly(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    exported = getattr(module, "__all__", None)
+    if exported is None:
+        return
+    # The order (isort-style) is enforced by ruff's RUF022 in `make lint`.
+    assert len(set(exported)) == len(exported), f"{module_name}.__all__ repeats a name"
+    for name in exported:
+        assert hasattr(module, name), f"{module_name}.__all__ names {name!r} which does not exist"
+
+
+def test_edge_version_is_known() -> None:
+    assert edge.__name__ == "edge"
