@@ -3,7 +3,7 @@
 It uses a persistent session (a stable client id, clean start off, a session expiry) and
 QoS 1, so the broker keeps events while it is away; it acknowledges a message only after
 printing or storing it (paho ``manual_ack``); and it deduplicates by ``event_id``, since
-delivery is at-least-once.
+delivery is at-least-once (across restarts too, against its ``--jsonl`` file).
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ def tail(options: TailOptions, out: IO[str]) -> int:
         ) from err
     client.loop_start()
     seen = _Seen()
+    if options.jsonl is not None:
+        _remember_stored(options.jsonl, seen)
     shown = 0
     jsonl = options.jsonl.open("a", encoding="utf-8") if options.jsonl else None
     deadline = None if options.timeout_s is None else time.monotonic() + options.timeout_s
@@ -117,6 +119,20 @@ def tail(options: TailOptions, out: IO[str]) -> int:
     if seen.duplicates:
         log.info("tail: %d duplicate deliveries ignored", seen.duplicates)
     return shown
+
+
+def _remember_stored(jsonl: Path, seen: _Seen) -> None:
+    """Events already in the historian file count as seen: a restart does not store them twice."""
+    try:
+        lines = jsonl.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        try:
+            record = json.loads(line)
+            seen.first_time((str(record["event_id"]), str(record["type"])))
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line after a crash: the event will be stored again
 
 
 def _handle(msg: paho.MQTTMessage, seen: _Seen, out: IO[str], jsonl: IO[str] | None, as_json: bool) -> int:
