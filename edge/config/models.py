@@ -80,6 +80,11 @@ class MqttConfig(StrictModel):
     password_file: ConfigPath | None = Field(
         default=None, description="File holding the broker password (never put the password in this file)."
     )
+    password_credential: str | None = Field(
+        default=None,
+        description="Name of a systemd credential (LoadCredential=) holding the password; read from "
+        "$CREDENTIALS_DIRECTORY.",
+    )
     tls: TlsConfig | None = Field(default=None, description="TLS settings; absent means plain TCP.")
     max_inflight: int = Field(
         default=20, ge=1, le=65535, description="Unacknowledged QoS 1 messages at once (≤ broker's limit)."
@@ -91,7 +96,48 @@ class MqttConfig(StrictModel):
     def _reconnect_range(self) -> MqttConfig:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        if self.password_file is not None and self.password_credential is not None:
+            raise ValueError("set mqtt.password_file or mqtt.password_credential, not both")
         return self
+
+
+class OutboxConfig(StrictModel):
+    """Bounds of the on-disk outbox of undelivered messages (WAL included)."""
+
+    max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024 * 1024, description="Size at which the outbox counts as full."
+    )
+    warn_fraction: float = Field(
+        default=0.8, gt=0.0, lt=1.0, description="Fraction of max_bytes that raises the outbox_filling alarm."
+    )
+    when_full: Literal["refuse", "drop-oldest"] = Field(
+        default="refuse",
+        description="refuse: new events are refused with a loud alarm (the default; old events are never "
+        "dropped silently). drop-oldest: delete the oldest undelivered rows to make room, counted.",
+    )
+    stuck_after_s: float = Field(
+        default=60.0, gt=0, description="Resend a message unacknowledged this long while connected."
+    )
+    retry_after_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="First back-off after the broker refused a message (doubles, max 5 min).",
+    )
+    ambiguous_attempts: int = Field(
+        default=5, ge=1, description="Tries for an unspecified refusal (0x80/0x83) before dead-lettering."
+    )
+
+
+class SnapshotConfig(StrictModel):
+    """JPEGs of the frame that confirmed each defect, kept under the state dir and published."""
+
+    enabled: bool = Field(default=True, description="Save and publish a snapshot for every 'new' event.")
+    max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Quota; the oldest snapshots are evicted first.",
+    )
+    jpeg_quality: int = Field(default=85, ge=10, le=100, description="JPEG quality (OpenCV scale).")
 
 
 def _default_state_dir() -> Path:
@@ -120,6 +166,8 @@ class LeptonConfig(StrictModel):
     engine: EngineConfig = EngineConfig()
     events: EventsConfig = EventsConfig()
     mqtt: MqttConfig = MqttConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    snapshots: SnapshotConfig = SnapshotConfig()
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     @model_validator(mode="after")
@@ -138,6 +186,8 @@ __all__ = [
     "EventsConfig",
     "LeptonConfig",
     "MqttConfig",
+    "OutboxConfig",
     "ServiceConfig",
+    "SnapshotConfig",
     "TlsConfig",
 ]

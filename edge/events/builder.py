@@ -1,23 +1,15 @@
-"""Tracker drafts → ``lepton.event/1`` messages ready for the outbox."""
+"""Tracker drafts → ``lepton.event/1`` messages (and their snapshot) ready for the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from edge.config.models import DeviceConfig
-from edge.events.schema import DeviceRef, Event, FrameRef, ModelRef, Timing
+from edge.events.schema import DeviceRef, Event, FrameRef, ModelRef, SnapshotRef, Timing
 from edge.events.tracker import EventDraft
 from edge.mqtt.topics import Topics
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    message_key: str
-    topic: str
-    render: Callable[[int], bytes]
-    """Renders the payload once the outbox assigned the per-device seq."""
+from edge.outbox.store import NewMessage
 
 
 class EventBuilder:
@@ -28,8 +20,15 @@ class EventBuilder:
         self._topics = topics
 
     def build(
-        self, camera: str, draft: EventDraft, capture_to_commit_ms: float, inference_ms: float
-    ) -> OutboxMessage:
+        self,
+        camera: str,
+        draft: EventDraft,
+        capture_to_commit_ms: float,
+        inference_ms: float,
+        snapshot: tuple[Path, str] | None = None,
+    ) -> list[NewMessage]:
+        """The event message, plus the snapshot message when a snapshot (path, sha256) was saved."""
+        snapshot_topic = self._topics.snapshot(camera, draft.event_id)
         event = Event(
             event_id=draft.event_id,
             type=draft.type,
@@ -45,16 +44,29 @@ class EventBuilder:
             model=self._model,
             findings=draft.findings,
             summary=draft.summary,
+            snapshot=None if snapshot is None else SnapshotRef(topic=snapshot_topic, sha256=snapshot[1]),
             timing=Timing(
                 capture_to_commit_ms=round(max(0.0, capture_to_commit_ms), 3),
                 inference_ms=round(max(0.0, inference_ms), 3),
             ),
         )
-        return OutboxMessage(
-            message_key=f"{draft.event_id}/{draft.type}",
-            topic=self._topics.events(camera),
-            render=lambda seq: event.model_copy(update={"seq": seq}).to_payload(),
-        )
+        messages = [
+            NewMessage(
+                key=f"{draft.event_id}/{draft.type}",
+                topic=self._topics.events(camera),
+                render=lambda seq: event.model_copy(update={"seq": seq}).to_payload(),
+            )
+        ]
+        if snapshot is not None:
+            messages.append(
+                NewMessage(
+                    key=f"{draft.event_id}/snapshot",
+                    topic=snapshot_topic,
+                    render=lambda _seq: b"",
+                    payload_file=snapshot[0],
+                )
+            )
+        return messages
 
 
-__all__ = ["EventBuilder", "OutboxMessage"]
+__all__ = ["EventBuilder"]

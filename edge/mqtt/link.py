@@ -1,15 +1,23 @@
-"""The paho-mqtt boundary: one client, configured once, with callbacks that only enqueue.
+"""The paho-mqtt boundary: one client, our own reconnect loop, callbacks that only enqueue.
 
-paho runs every callback on its network thread while holding its own locks, so the
+paho runs every callback on the network thread while holding its own locks, so the
 callbacks here never block or take our locks (reliability notes P11): they set flags and
-put ``(mid, reason_code)`` on a queue for the sender thread. Retained status messages are
-remembered and re-published on every (re)connect, so a broker that lost its store still
-shows the truth.
+put ``(mid, reason_code)`` on a queue for the sender thread.
+
+We drive (re)connection ourselves instead of paho's ``loop_start``: paho retries without
+jitter (a line of boxes would reconnect in lock-step, P13) and reports a failed TLS
+handshake only as a debug log line. Our loop backs off with full jitter, and a refused
+connection (wrong CA, hostname mismatch, bad password) raises an alarm with the reason.
+It never falls back to plain TCP.
+
+Retained status messages are remembered and re-published on every (re)connect, so a
+broker that lost its store still shows the truth.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import ssl
 import threading
@@ -22,82 +30,118 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import SecretStr
 
+from edge.alarms import Alarms
+from edge.backoff import Backoff
 from edge.config.models import MqttConfig
 from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+ALARM_BROKER = "broker_unreachable"
+
 
 @dataclass(frozen=True)
 class Ack:
     mid: int
-    ok: bool
+    reason_code: int
     reason: str
 
 
 def read_password(config: MqttConfig) -> SecretStr | None:
-    """The broker password from its file; never logged, never echoed in errors."""
-    if config.password_file is None:
+    """The broker password, from its file or a systemd credential; never logged or echoed."""
+    if config.password_credential is not None:
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ConfigError(
+                "mqtt.password_credential: $CREDENTIALS_DIRECTORY is not set; start lepton-edge from its "
+                "unit with LoadCredential= (or use mqtt.password_file)"
+            )
+        path = os.path.join(directory, config.password_credential)
+        key = "mqtt.password_credential"
+    elif config.password_file is not None:
+        path, key = str(config.password_file), "mqtt.password_file"
+    else:
         return None
     try:
-        return SecretStr(config.password_file.read_text(encoding="utf-8").strip())
+        with open(path, encoding="utf-8") as f:
+            return SecretStr(f.read().strip())
     except OSError as err:
         raise ConfigError(
-            f"mqtt.password_file: cannot read {config.password_file} ({err.strerror}); "
-            "make it readable by the lepton user"
+            f"{key}: cannot read {path} ({err.strerror}); make it readable by the lepton user"
         ) from err
 
 
-class MqttLink:
-    """Owns the paho client: connect in the background, publish, report acks and link state."""
+def _tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    tls = config.tls
+    if tls is None:
+        return None
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if tls.cert_file is not None and tls.key_file is not None:
+            context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(
+            f"mqtt.tls: cannot load the CA, certificate or key ({err}); check the PEM files"
+        ) from err
+    return context
 
-    def __init__(self, config: MqttConfig, client_id: str, will_topic: str, will_payload: bytes) -> None:
+
+class MqttLink:
+    """Owns the paho client and the thread that keeps it connected."""
+
+    def __init__(
+        self, config: MqttConfig, client_id: str, will_topic: str, will_payload: bytes, alarms: Alarms
+    ) -> None:
         self.config = config
         self.client_id = client_id
         self.acks: queue.SimpleQueue[Ack] = queue.SimpleQueue()
         self.connected = threading.Event()
         self.wake = threading.Event()
         """Set on connect and on every ack, so the sender reacts without polling."""
+        self.connects = 0
+        self._alarms = alarms
         self._retained: dict[str, bytes] = {}
         self._retained_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
         self._v5 = config.protocol == "5"
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,
             clean_session=None if self._v5 else True,
+            reconnect_on_failure=False,
         )
         self._client.suppress_exceptions = True
         self._client.enable_logger(logging.getLogger("paho"))
         self._client.max_inflight_messages_set(config.max_inflight)
-        self._client.reconnect_delay_set(
-            min_delay=max(1, int(config.reconnect_min_s)), max_delay=max(1, int(config.reconnect_max_s))
-        )
         self._client.will_set(will_topic, will_payload, qos=1, retain=True)
         if config.username is not None:
             password = read_password(config)
             self._client.username_pw_set(config.username, password.get_secret_value() if password else None)
-        if config.tls is not None:
-            self._client.tls_set(
-                ca_certs=str(config.tls.ca_file),
-                certfile=str(config.tls.cert_file) if config.tls.cert_file else None,
-                keyfile=str(config.tls.key_file) if config.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        context = _tls_context(config)
+        if context is not None:
+            self._client.tls_set_context(context)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
-        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="lepton-mqtt", daemon=True)
+
+    @property
+    def where(self) -> str:
+        scheme = "mqtts" if self.config.tls else "mqtt"
+        return f"{scheme}://{self.config.host}:{self.config.port}"
 
     # --- paho callbacks: network thread, never block ---------------------------------
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            self.last_error = f"broker refused the connection: {reason}"
-            log.warning("mqtt %s:%s: %s", self.config.host, self.config.port, self.last_error)
+            self._alarms.raise_alarm(ALARM_BROKER, f"{self.where} refused the connection: {reason}")
             return
-        log.info("mqtt connected to %s:%s as %s", self.config.host, self.config.port, self.client_id)
-        self.last_error = None
+        log.info("mqtt connected to %s as %s", self.where, self.client_id)
+        self._alarms.clear(ALARM_BROKER)
+        self._backoff.reset()
+        self.connects += 1
         with self._retained_lock:
             retained = list(self._retained.items())
         for topic, payload in retained:
@@ -106,22 +150,36 @@ class MqttLink:
         self.wake.set()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if self.connected.is_set():
-            log.warning("mqtt disconnected from %s:%s: %s", self.config.host, self.config.port, reason)
+        if self.connected.is_set() and not self._stopping.is_set():
+            log.warning("mqtt lost %s: %s", self.where, reason)
         self.connected.clear()
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        self.acks.put(Ack(mid, not reason.is_failure, str(reason)))
+        self.acks.put(Ack(mid, int(reason.value), str(reason)))
         self.wake.set()
 
-    # --- our side ---------------------------------------------------------------------
+    # --- the connection loop: our thread -----------------------------------------------
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._client.connect(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
+            except ssl.SSLCertVerificationError as err:
+                self._alarms.raise_alarm(
+                    ALARM_BROKER,
+                    f"{self.where}: TLS certificate rejected ({err.verify_message}); check mqtt.tls.ca_file "
+                    "and that mqtt.host matches the broker certificate's name",
+                )
+            except (OSError, ssl.SSLError) as err:
+                self._alarms.raise_alarm(ALARM_BROKER, f"{self.where}: cannot connect ({err})")
+            else:
+                self._client.loop_forever()  # returns when the connection ends
+                self.connected.clear()
+            if self._stopping.wait(self._backoff.next_delay_s()):
+                break
+
     def start(self) -> None:
         """Connect in the background: boot never waits for the broker."""
-        try:
-            self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"mqtt.host: cannot use {self.config.host}:{self.config.port}: {err}") from err
-        self._client.loop_start()
+        self._thread.start()
 
     def publish_event(self, topic: str, payload: bytes, event_id: str) -> tuple[bool, int]:
         """QoS 1 publish; returns (handed to paho, mid). Offline QoS 1 is still queued by paho."""
@@ -146,15 +204,18 @@ class MqttLink:
             self._client.publish(topic, payload, qos=0, retain=False)
 
     def stop(self, final_topic: str, final_payload: bytes, timeout_s: float = 5.0) -> None:
-        """Publish the final retained status (``stopped``), then disconnect cleanly."""
+        """Publish the final retained status (``stopped``), then disconnect cleanly (no will)."""
+        with self._retained_lock:
+            self._retained[final_topic] = final_payload
         if self.connected.is_set():
             info = self._client.publish(final_topic, final_payload, qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout=timeout_s)
             except (RuntimeError, ValueError):
                 log.warning("mqtt: final status not acknowledged before stop")
+        self._stopping.set()
         self._client.disconnect()
-        self._client.loop_stop()
+        self._thread.join(timeout=timeout_s)
 
 
-__all__ = ["Ack", "MqttLink", "read_password"]
+__all__ = ["ALARM_BROKER", "Ack", "MqttLink", "read_password"]

@@ -3,7 +3,8 @@
 It feeds paho only while connected and keeps at most ``window`` messages unacknowledged
 (≤ the broker's receive maximum). It tracks message ids itself rather than trusting
 ``MQTTMessageInfo`` (notes P4), and re-feeds a row stuck in flight while connected, since
-paho retries only on reconnect (notes P8). A refused PUBACK keeps the row for a later try.
+paho retries only on reconnect (notes P8). PUBACK reason codes decide a refused row's fate:
+retried with back-off, or moved to the dead-letter table with an alarm; never dropped.
 """
 
 from __future__ import annotations
@@ -13,39 +14,44 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from edge.alarms import Alarms
+from edge.config.models import OutboxConfig
 from edge.errors import LeptonError
-from edge.mqtt.link import MqttLink
-from edge.outbox.store import Outbox
+from edge.mqtt.link import Ack, MqttLink
+from edge.outbox.store import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
+
+ALARM_REFUSING = "broker_refusing"
+# MQTT 5 PUBACK reason codes (OASIS MQTT 5.0 §3.4.2.1); below 0x80 is success.
+PERMANENT = {0x90: "topic name invalid", 0x95: "packet too large", 0x99: "payload format invalid"}
+RETRYABLE = {0x87: "not authorized", 0x97: "quota exceeded", 0x91: "packet identifier in use"}
+MAX_BACKOFF_S = 300.0
 
 
 @dataclass
 class _InFlight:
-    seq: int
+    row_id: int
     sent_mono: float
 
 
 class OutboxSender:
     def __init__(
-        self,
-        outbox: Outbox,
-        link: MqttLink,
-        window: int,
-        stuck_after_s: float = 60.0,
-        retry_after_s: float = 5.0,
+        self, outbox: Outbox, link: MqttLink, window: int, config: OutboxConfig, alarms: Alarms
     ) -> None:
         self._outbox = outbox
         self._link = link
         self._window = window
-        self._stuck_after_s = stuck_after_s
-        self._retry_after_s = retry_after_s
+        self._config = config
+        self._alarms = alarms
         self._in_flight: dict[int, _InFlight] = {}  # mid -> row
-        self._retry_at: dict[int, float] = {}  # seq -> monotonic time of the next try
+        self._retry_at: dict[int, float] = {}  # row id -> monotonic time of the next try
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lepton-sender", daemon=True)
         self.delivered = 0
+        self.resent_stuck = 0
         self.ack_latency_ms: list[float] = []
         self.error: LeptonError | None = None
 
@@ -64,6 +70,10 @@ class OutboxSender:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
 
     def _run(self) -> None:
         try:
@@ -86,45 +96,71 @@ class OutboxSender:
                 return
             entry = self._in_flight.pop(ack.mid, None)
             if entry is None:
-                continue  # a PUBACK for a row we already re-fed under a new mid
-            if ack.ok:
-                self._outbox.delete(entry.seq)
+                continue  # a PUBACK for a row already re-fed under a new mid
+            if ack.reason_code < 0x80:
+                self._outbox.delete(entry.row_id)
                 self.delivered += 1
                 self.ack_latency_ms.append((time.monotonic() - entry.sent_mono) * 1000.0)
+                if self._alarms.active().get(ALARM_REFUSING) and not self._retry_at:
+                    self._alarms.clear(ALARM_REFUSING)
             else:
-                log.warning("broker refused outbox row %d: %s; will retry", entry.seq, ack.reason)
-                self._outbox.record_failure(entry.seq, ack.reason)
-                self._retry_at[entry.seq] = time.monotonic() + self._retry_after_s
+                self._refused(entry.row_id, ack)
+
+    def _refused(self, row_id: int, ack: Ack) -> None:
+        reason = f"0x{ack.reason_code:02X} {ack.reason}"
+        attempts = self._outbox.record_failure(row_id, reason)
+        if ack.reason_code in PERMANENT or (
+            ack.reason_code not in RETRYABLE and attempts >= self._config.ambiguous_attempts
+        ):
+            self._retry_at.pop(row_id, None)
+            self._outbox.dead_letter(row_id, reason)
+            return
+        delay = min(MAX_BACKOFF_S, self._config.retry_after_s * 2 ** (attempts - 1))
+        self._retry_at[row_id] = time.monotonic() + delay
+        self._alarms.raise_alarm(
+            ALARM_REFUSING,
+            f"the broker refuses messages ({reason}); they stay in the outbox, next try in {delay:.0f} s",
+        )
 
     def _requeue_stuck(self) -> None:
         now = time.monotonic()
         for mid, entry in list(self._in_flight.items()):
-            if now - entry.sent_mono > self._stuck_after_s:
+            if now - entry.sent_mono > self._config.stuck_after_s:
                 log.warning(
                     "outbox row %d unacknowledged for %.0f s; sending it again",
-                    entry.seq,
+                    entry.row_id,
                     now - entry.sent_mono,
                 )
                 del self._in_flight[mid]
+                self.resent_stuck += 1
+
+    def _payload(self, row: OutboxRow) -> bytes | None:
+        if row.payload_file is None:
+            return row.payload
+        try:
+            return Path(row.payload_file).read_bytes()
+        except OSError:
+            return None
 
     def _feed(self) -> None:
         free = self._window - len(self._in_flight)
         if free <= 0:
             return
-        busy = {e.seq for e in self._in_flight.values()}
+        busy = {e.row_id for e in self._in_flight.values()}
         now = time.monotonic()
-        for row in self._outbox.pending(after_seq=-1, limit=free + len(busy) + len(self._retry_at)):
-            if free <= 0:
-                break
-            if row.seq in busy or self._retry_at.get(row.seq, 0.0) > now:
+        waiting = {row_id for row_id, at in self._retry_at.items() if at > now}
+        for row in self._outbox.pending(limit=free, exclude=busy | waiting):
+            payload = self._payload(row)
+            if payload is None:
+                log.warning("snapshot %s was evicted before delivery; dropping its message", row.payload_file)
+                self._outbox.delete(row.row_id)
                 continue
             event_id = row.message_key.split("/", 1)[0]
-            handed, mid = self._link.publish_event(row.topic, row.payload, event_id)
+            handed, mid = self._link.publish_event(row.topic, payload, event_id)
             if not handed:
                 return  # paho's queue is full or the link dropped: try again on the next wake-up
-            self._retry_at.pop(row.seq, None)
-            self._in_flight[mid] = _InFlight(row.seq, time.monotonic())
-            free -= 1
+            self._retry_at.pop(row.row_id, None)
+            self._in_flight[mid] = _InFlight(row.row_id, time.monotonic())
 
 
-__all__ = ["OutboxSender"]
+__all__ = ["ALARM_REFUSING", "OutboxSender"]

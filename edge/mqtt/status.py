@@ -24,6 +24,7 @@ class DeviceStatus(StrictModel):
     precision: str | None = None
     backend: str | None = None
     since_ms: int | None = Field(default=None, description="When this state began, Unix ms.")
+    alarms: dict[str, str] = Field(default_factory=dict, description="Active alarms: code -> message.")
 
     def to_payload(self) -> bytes:
         return json.dumps(self.model_dump(mode="json", exclude_none=True), separators=(",", ":")).encode()
@@ -50,6 +51,7 @@ class Stats(StrictModel):
     outbox_depth: int
     outbox_oldest_age_s: float | None
     delivered: int = Field(description="Messages acknowledged by the broker since start.")
+    alarms: dict[str, str] = Field(default_factory=dict, description="Active alarms: code -> message.")
 
     def to_payload(self) -> bytes:
         return json.dumps(self.model_dump(mode="json"), separators=(",", ":")).encode()

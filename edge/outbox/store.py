@@ -5,62 +5,152 @@ power loss (with WAL + NORMAL, committed transactions may roll back after a powe
 The sender deletes a row only after the broker acknowledged it, so a broker outage, a
 network cut or a crash delays delivery but never loses an event. This is the boundary
 where ``sqlite3`` errors become ``DeliveryError``.
+
+Bounds: the store is capped at ``max_bytes`` (WAL included). When full, new events are
+refused with a loud alarm (default) or, as an explicit policy, the oldest undelivered rows
+are dropped and counted; never a silent loss. A store that fails its integrity check at
+start is renamed aside for salvage and a new one started, with an alarm.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.alarms import Alarms
+from edge.config.models import OutboxConfig
 from edge.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+ALARM_CORRUPT = "outbox_corrupt"
+ALARM_FILLING = "outbox_filling"
+ALARM_FULL = "outbox_full"
+ALARM_DEAD_LETTER = "dead_letter"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     message_key TEXT UNIQUE NOT NULL,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
+    payload_file TEXT,
     created_at_ms INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY,
+    message_key TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    payload_file TEXT,
+    created_at_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    dead_at_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 
 
+class OutboxFullError(DeliveryError):
+    """The outbox is at its byte budget (or the disk is full) and the policy is to refuse."""
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to commit. ``render`` receives the per-device event seq assigned at commit."""
+
+    key: str
+    topic: str
+    render: Callable[[int], bytes]
+    payload_file: Path | None = None
+    """When set, the payload is this file's content, read at send time (snapshots)."""
+
+
 @dataclass(frozen=True)
 class OutboxRow:
-    seq: int
+    row_id: int
     message_key: str
     topic: str
     payload: bytes
+    payload_file: str | None
     created_at_ms: int
+    attempts: int
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class Outbox:
     """One connection shared by the pipeline (commits) and the sender (reads, deletes)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, config: OutboxConfig | None = None, alarms: Alarms | None = None) -> None:
         self.path = path
+        self.config = config or OutboxConfig()
+        self.alarms = alarms or Alarms()
+        self.refused = 0
+        self.dropped_oldest = 0
+        self.dead_lettered = 0
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.execute("PRAGMA wal_autocheckpoint=256")
-            self._db.executescript(_SCHEMA)
+            self._db = self._open_checked()
         except (sqlite3.Error, OSError) as err:
             raise DeliveryError(
                 f"outbox {path}: cannot open ({err}); check that service.state_dir is writable"
             ) from err
+        self._update_level()
 
+    # --- opening -----------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA wal_autocheckpoint=256")
+        db.execute("PRAGMA journal_size_limit=8388608")
+        return db
+
+    def _open_checked(self) -> sqlite3.Connection:
+        if self.path.exists():
+            try:
+                db = self._connect()
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            except sqlite3.DatabaseError as err:
+                verdict = str(err)
+            else:
+                if verdict == "ok":
+                    db.executescript(_SCHEMA)
+                    return db
+                db.close()
+            self._set_aside(verdict)
+        db = self._connect()
+        db.executescript(_SCHEMA)
+        return db
+
+    def _set_aside(self, verdict: str) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        kept = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}{self.path.suffix}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                os.replace(part, Path(f"{kept}{suffix}"))
+        self.alarms.raise_alarm(
+            ALARM_CORRUPT,
+            f"outbox {self.path} failed its integrity check ({verdict}); kept as {kept.name} for salvage "
+            "(sqlite3 .recover), started a new one",
+        )
+
+    # --- writing -----------------------------------------------------------------------
     @contextmanager
     def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -69,54 +159,163 @@ class Outbox:
                 try:
                     yield self._db
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # SQLITE_FULL has already rolled it back
+                        self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
+            except sqlite3.OperationalError as err:
+                if "full" in str(err):
+                    raise OutboxFullError(
+                        f"outbox {self.path}: {what} failed: disk full; free space under service.state_dir"
+                    ) from err
+                raise DeliveryError(f"outbox {self.path}: {what} failed: {err}") from err
             except sqlite3.Error as err:
                 raise DeliveryError(f"outbox {self.path}: {what} failed: {err}") from err
 
-    def commit(self, message_key: str, topic: str, render: Callable[[int], bytes]) -> int:
-        """Assign the next per-device seq, render the payload with it, and commit the row.
+    def commit(self, messages: Sequence[NewMessage]) -> int:
+        """Commit messages atomically under one new per-device seq, returned.
 
-        ``message_key`` is unique per message (e.g. ``<event_id>/new``): committing the
-        same message twice is refused instead of publishing it twice.
-
-        The seq is persisted in ``meta`` so it keeps rising across restarts, even after
-        every row was delivered and deleted.
+        The seq lives in ``meta`` so it keeps rising across restarts, even after every row
+        was delivered and deleted. A message key (``<event_id>/new``) can be committed once.
         """
+        try:
+            try:
+                seq = self._commit_once(messages, apply_policy=False)
+            except OutboxFullError:
+                # The WAL may hold much of the budget: fold it in first, then apply the policy.
+                self._checkpoint()
+                seq = self._commit_once(messages, apply_policy=True)
+        except OutboxFullError as err:
+            self.refused += len(messages)
+            self.alarms.raise_alarm(ALARM_FULL, f"{err}; {self.refused} message(s) refused so far")
+            raise
+        self._update_level()
+        return seq
+
+    def _checkpoint(self) -> None:
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as err:
+                log.warning("outbox %s: checkpoint failed: %s", self.path, err)
+
+    def _commit_once(self, messages: Sequence[NewMessage], apply_policy: bool) -> int:
         with self._transaction("commit") as db:
             row = db.execute("SELECT v FROM meta WHERE k = 'last_seq'").fetchone()
             seq = int(row[0]) + 1 if row else 0
-            db.execute(
-                "INSERT INTO outbox (seq, message_key, topic, payload, created_at_ms) VALUES (?, ?, ?, ?, ?)",
-                (seq, message_key, topic, render(seq), time.time_ns() // 1_000_000),
-            )
+            payloads = [m.render(seq) for m in messages]
+            self._make_room(db, sum(len(p) for p in payloads) + 512 * len(messages), apply_policy)
+            for message, payload in zip(messages, payloads, strict=True):
+                db.execute(
+                    "INSERT INTO outbox (message_key, topic, payload, payload_file, created_at_ms) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        message.key,
+                        message.topic,
+                        payload,
+                        None if message.payload_file is None else str(message.payload_file),
+                        _now_ms(),
+                    ),
+                )
             db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('last_seq', ?)", (str(seq),))
         return seq
 
-    def pending(self, after_seq: int, limit: int) -> list[OutboxRow]:
-        """Rows not yet delivered with seq > after_seq, oldest first."""
+    def _used_bytes(self, db: sqlite3.Connection) -> int:
+        pages = (
+            db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
+        )
+        size = int(pages) * int(db.execute("PRAGMA page_size").fetchone()[0])
+        with suppress(FileNotFoundError):
+            size += os.stat(f"{self.path}-wal").st_size
+        return size
+
+    def _make_room(self, db: sqlite3.Connection, needed: int, apply_policy: bool) -> None:
+        limit = self.config.max_bytes
+        if self._used_bytes(db) + needed <= limit:
+            return
+        if self.config.when_full == "refuse" or not apply_policy:
+            raise OutboxFullError(
+                f"outbox {self.path}: full ({limit} bytes, outbox.max_bytes); new events are refused until "
+                "the broker takes the backlog"
+            )
+        while self._used_bytes(db) + needed > limit:
+            oldest = db.execute("SELECT id FROM outbox ORDER BY id LIMIT 16").fetchall()
+            if not oldest:
+                raise OutboxFullError(f"outbox {self.path}: full even when empty; raise outbox.max_bytes")
+            db.executemany("DELETE FROM outbox WHERE id = ?", oldest)
+            self.dropped_oldest += len(oldest)
+        self.alarms.raise_alarm(
+            ALARM_FULL,
+            f"outbox {self.path} full: dropped the {self.dropped_oldest} oldest undelivered message(s) "
+            "(outbox.when_full = drop-oldest)",
+        )
+
+    def _update_level(self) -> None:
+        with self._lock:
+            try:
+                used = self._used_bytes(self._db)
+            except sqlite3.Error:
+                return
+        limit = self.config.max_bytes
+        if used >= self.config.warn_fraction * limit:
+            self.alarms.raise_alarm(
+                ALARM_FILLING, f"outbox {self.path} holds {used} of {limit} bytes (outbox.max_bytes)"
+            )
+        else:  # room again: new events are accepted
+            self.alarms.clear(ALARM_FILLING)
+            self.alarms.clear(ALARM_FULL)
+
+    # --- the sender's side -------------------------------------------------------------
+    def pending(self, limit: int, exclude: set[int] | None = None) -> list[OutboxRow]:
+        """Undelivered rows, oldest first, skipping ``exclude`` (already in flight)."""
+        exclude = exclude or set()
         with self._lock:
             try:
                 rows = self._db.execute(
-                    "SELECT seq, message_key, topic, payload, created_at_ms FROM outbox "
-                    "WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (after_seq, limit),
+                    "SELECT id, message_key, topic, payload, payload_file, created_at_ms, attempts "
+                    "FROM outbox ORDER BY id LIMIT ?",
+                    (limit + len(exclude),),
                 ).fetchall()
             except sqlite3.Error as err:
                 raise DeliveryError(f"outbox {self.path}: read failed: {err}") from err
-        return [OutboxRow(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
+        return [
+            OutboxRow(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6]) for r in rows if r[0] not in exclude
+        ][:limit]
 
-    def delete(self, seq: int) -> None:
+    def delete(self, row_id: int) -> None:
         """Forget a row: only after a successful PUBACK for it."""
         with self._transaction("delete") as db:
-            db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            drained = db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None
+        if drained:
+            self._checkpoint()  # keep the WAL small once the backlog is gone (notes §2)
+        self._update_level()
 
-    def record_failure(self, seq: int, error: str) -> None:
+    def record_failure(self, row_id: int, error: str) -> int:
+        """Count a refused delivery; returns the attempts so far."""
         with self._transaction("record failure") as db:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?", (error, seq)
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, row_id)
             )
+            row = db.execute("SELECT attempts FROM outbox WHERE id = ?", (row_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def dead_letter(self, row_id: int, reason: str) -> None:
+        """Move a row the broker will never accept aside, with the reason; never a silent delete."""
+        with self._transaction("dead-letter") as db:
+            db.execute(
+                "INSERT OR REPLACE INTO dead_letter SELECT id, message_key, topic, payload, "
+                "payload_file, created_at_ms, ?, ? FROM outbox WHERE id = ?",
+                (reason, _now_ms(), row_id),
+            )
+            db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            count = db.execute("SELECT COUNT(*) FROM dead_letter").fetchone()[0]
+        self.dead_lettered += 1
+        self.alarms.raise_alarm(
+            ALARM_DEAD_LETTER,
+            f"{count} message(s) the broker refused for good are kept in the dead_letter table of "
+            f"{self.path}; last reason: {reason}",
+        )
 
     def depth(self) -> tuple[int, int | None]:
         """(rows waiting, creation time of the oldest in Unix ms)."""
@@ -129,7 +328,20 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as err:
+                log.warning("outbox %s: final checkpoint failed: %s", self.path, err)
             self._db.close()
 
 
-__all__ = ["Outbox", "OutboxRow"]
+__all__ = [
+    "ALARM_CORRUPT",
+    "ALARM_DEAD_LETTER",
+    "ALARM_FILLING",
+    "ALARM_FULL",
+    "NewMessage",
+    "Outbox",
+    "OutboxFullError",
+    "OutboxRow",
+]

@@ -1,8 +1,8 @@
 """The composition root of lepton-edge: the start-up sequence, and the only place that wires parts.
 
-Order matters: bundle verified → engine loaded and smoke-tested → outbox open → broker
-link started in the background → sources opened → READY=1. The broker is never waited
-for: events are committed to the outbox and delivered when it is reachable.
+Order matters: bundle verified → engine loaded and smoke-tested → outbox open (integrity
+checked) → broker link started in the background → sources opened → READY=1. The broker
+is never waited for: events are committed to the outbox and delivered when it is reachable.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from edge import exitcodes
+from edge.alarms import Alarms
 from edge.bundle.manifest import Manifest, verify_bundle
 from edge.config.models import LeptonConfig
 from edge.decoders.registry import create_decoder
@@ -23,6 +24,7 @@ from edge.engines.select import open_engine
 from edge.events.builder import EventBuilder
 from edge.events.ids import read_boot_id
 from edge.events.schema import ModelRef
+from edge.events.snapshots import SnapshotStore
 from edge.events.tracker import DefectTracker
 from edge.mqtt.link import MqttLink
 from edge.mqtt.sender import OutboxSender
@@ -39,6 +41,7 @@ from edge.version import __version__
 log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "outbox.db"
+SNAPSHOT_DIR = "snapshots"
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def _load_model(config: LeptonConfig) -> Served:
 
 
 class _Stopper:
-    """SIGTERM/SIGINT → a flag the main loop checks; the second signal is not needed."""
+    """SIGTERM/SIGINT → a flag the main loop checks."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
@@ -80,52 +83,78 @@ class _Stopper:
         self.event.set()
 
 
-def run_daemon(config: LeptonConfig) -> int:
-    stopper = _Stopper()
-    stopper.install()
-    served = _load_model(config)
-    topics = Topics(config.mqtt.topic_prefix or default_prefix(config.device.id))
+@dataclass(frozen=True)
+class _StatusBook:
+    """Builds the retained device status; alarms ride along so operators see them."""
 
-    def device_status(state: DeviceState) -> bytes:
+    device_id: str
+    model: ModelRef
+    alarms: Alarms
+    since_ms: int
+
+    def payload(self, state: DeviceState) -> bytes:
         return DeviceStatus(
             state=state,
-            device_id=config.device.id,
+            device_id=self.device_id,
             lepton=__version__,
-            model=f"{served.model.name}:{served.model.version}",
-            model_sha256=served.model.sha256,
-            precision=served.model.precision,
-            backend=served.model.backend,
-            since_ms=time.time_ns() // 1_000_000,
+            model=f"{self.model.name}:{self.model.version}",
+            model_sha256=self.model.sha256,
+            precision=self.model.precision,
+            backend=self.model.backend,
+            since_ms=self.since_ms,
+            alarms=self.alarms.active(),
         ).to_payload()
 
-    outbox = Outbox(config.service.state_dir / OUTBOX_FILE)
-    depth, _ = outbox.depth()
-    if depth:
-        log.info("outbox holds %d undelivered message(s) from before; they go first", depth)
+
+def _start_link(config: LeptonConfig, topics: Topics, status: _StatusBook, alarms: Alarms) -> MqttLink:
+    will = DeviceStatus(state="offline", device_id=config.device.id, lepton=__version__).to_payload()
     link = MqttLink(
         config.mqtt,
         client_id=config.mqtt.client_id or f"lepton-{config.device.id}",
         will_topic=topics.status,
-        will_payload=DeviceStatus(
-            state="offline", device_id=config.device.id, lepton=__version__
-        ).to_payload(),
+        will_payload=will,
+        alarms=alarms,
     )
-    link.publish_retained(topics.status, device_status("online"))
+    link.publish_retained(topics.status, status.payload("online"))
+    alarms.subscribe(lambda _active: link.publish_retained(topics.status, status.payload("online")))
     link.start()
-    sender = OutboxSender(outbox, link, window=config.mqtt.max_inflight)
-    sender.start()
+    return link
 
-    def on_source_state(camera: str, state: SourceState) -> None:
+
+def _open_sources(
+    config: LeptonConfig, link: MqttLink, topics: Topics, ready: threading.Event
+) -> list[CaptureWorker]:
+    def on_state(camera: str, state: SourceState) -> None:
         log.info("camera %s: %s", camera, state)
         payload = CameraStatus(state=state, camera=camera, since_ms=time.time_ns() // 1_000_000).to_payload()
         link.publish_retained(topics.camera_status(camera), payload)
 
-    frames_ready = threading.Event()
-    workers: list[CaptureWorker] = []
+    workers = []
     for source_config in config.sources:
         source = create_source(source_config)
         source.open()  # a file that cannot be decoded fails here, before READY
-        workers.append(CaptureWorker(source, on_source_state, frames_ready))
+        workers.append(CaptureWorker(source, on_state, ready))
+    return workers
+
+
+def run_daemon(config: LeptonConfig) -> int:
+    stopper = _Stopper()
+    stopper.install()
+    served = _load_model(config)
+    alarms = Alarms()
+    topics = Topics(config.mqtt.topic_prefix or default_prefix(config.device.id))
+    status = _StatusBook(config.device.id, served.model, alarms, time.time_ns() // 1_000_000)
+    state_dir = config.service.state_dir
+    outbox = Outbox(state_dir / OUTBOX_FILE, config.outbox, alarms)
+    depth, _ = outbox.depth()
+    if depth:
+        log.info("outbox holds %d undelivered message(s) from before; they go first", depth)
+    link = _start_link(config, topics, status, alarms)
+    sender = OutboxSender(outbox, link, config.mqtt.max_inflight, config.outbox, alarms)
+    sender.start()
+
+    frames_ready = threading.Event()
+    workers = _open_sources(config, link, topics, frames_ready)
     score_min = config.events.score_min
     if score_min is None:
         score_min = served.manifest.thresholds.score_min
@@ -139,6 +168,7 @@ def run_daemon(config: LeptonConfig) -> int:
         create_decoder(served.manifest),
         EventBuilder(config.device, served.model, read_boot_id(), topics),
         outbox,
+        SnapshotStore(state_dir / SNAPSHOT_DIR, config.snapshots) if config.snapshots.enabled else None,
     )
     pipeline = Pipeline(parts, workers, trackers, frames_ready, on_commit=sender.notify)
     for worker in workers:
@@ -146,21 +176,17 @@ def run_daemon(config: LeptonConfig) -> int:
     notify("READY=1")
     log.info(
         "lepton-edge %s serving %s:%s (%s, %s) on %d camera(s); events on %s",
-        __version__,
-        served.model.name,
-        served.model.version,
-        served.model.precision,
-        served.model.backend,
-        len(workers),
-        topics.all_events,
-    )
+        __version__, served.model.name, served.model.version, served.model.precision,
+        served.model.backend, len(workers), topics.all_events,
+    )  # fmt: skip
     code = _main_loop(config, pipeline, workers, outbox, sender, link, topics, stopper.event)
+
     notify("STOPPING=1")
     for worker in workers:
         worker.stop()
     pipeline.close_all()
     _drain(outbox, config.service.drain_timeout_s, sender)
-    link.stop(topics.status, device_status("stopped"))
+    link.stop(topics.status, status.payload("stopped"))
     sender.stop()
     for worker in workers:
         worker.join(timeout_s=2.0)
@@ -196,9 +222,8 @@ def _main_loop(
             next_watchdog = now + watchdog_s
         if now >= next_stats:
             stats = pipeline.take_stats()
-            link.publish_transient(
-                topics.stats, _stats_payload(config, stats, workers, outbox, sender, now - period_start)
-            )
+            payload = _stats_payload(config, stats, workers, outbox, sender, now - period_start)
+            link.publish_transient(topics.stats, payload)
             frames = sum(stats.frames.values())
             notify(f"STATUS={frames} frames, {stats.events} events, outbox {outbox.depth()[0]}")
             period_start, next_stats = now, now + config.service.stats_interval_s
@@ -223,6 +248,7 @@ def _stats_payload(
         outbox_depth=depth,
         outbox_oldest_age_s=None if oldest_ms is None else round(time.time() - oldest_ms / 1000.0, 1),
         delivered=sender.delivered,
+        alarms=outbox.alarms.active(),
     ).to_payload()
 
 
@@ -242,4 +268,4 @@ def _drain(outbox: Outbox, timeout_s: float, sender: OutboxSender) -> None:
         )
 
 
-__all__ = ["OUTBOX_FILE", "run_daemon"]
+__all__ = ["OUTBOX_FILE", "SNAPSHOT_DIR", "run_daemon"]

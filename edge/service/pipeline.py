@@ -20,8 +20,9 @@ from edge.decoders.classification import ClassificationDecoder
 from edge.engines.base import Engine
 from edge.errors import LeptonError
 from edge.events.builder import EventBuilder
+from edge.events.snapshots import SnapshotStore
 from edge.events.tracker import DefectTracker, EventDraft, FrameObservation
-from edge.outbox.store import Outbox
+from edge.outbox.store import Outbox, OutboxFullError
 from edge.preprocess import preprocess
 from edge.service.capture import CaptureWorker, EndOfStream
 from edge.sources.base import Frame
@@ -38,6 +39,7 @@ class PipelineStats:
     frames: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stage_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     events: int = 0
+    refused: int = 0
     last_progress_mono: float = field(default_factory=time.monotonic)
 
 
@@ -48,6 +50,7 @@ class PipelineParts:
     decoder: ClassificationDecoder
     builder: EventBuilder
     outbox: Outbox
+    snapshots: SnapshotStore | None
 
 
 class Pipeline:
@@ -113,7 +116,7 @@ class Pipeline:
         drafts = self._trackers[frame.camera].observe(
             FrameObservation(frame.seq, frame.captured_at_ms, verdict)
         )
-        self._commit(frame.camera, drafts, frame.captured_mono_ns, (t3 - t0) * 1000.0)
+        self._commit(frame.camera, drafts, frame.captured_mono_ns, (t3 - t0) * 1000.0, frame)
         t4 = time.perf_counter()
         self._last[frame.camera] = frame
         with self._stats_lock:
@@ -123,12 +126,26 @@ class Pipeline:
                 s.stage_s[stage] += dt
 
     def _commit(
-        self, camera: str, drafts: list[EventDraft], captured_mono_ns: int, inference_ms: float
+        self,
+        camera: str,
+        drafts: list[EventDraft],
+        captured_mono_ns: int,
+        inference_ms: float,
+        frame: Frame | None = None,
     ) -> None:
         for draft in drafts:
+            snapshot = None
+            if draft.type == "new" and frame is not None and self._p.snapshots is not None:
+                snapshot = self._p.snapshots.save(draft.event_id, frame.image, draft.findings[0])
             latency_ms = (time.monotonic_ns() - captured_mono_ns) / 1e6
-            message = self._p.builder.build(camera, draft, latency_ms, inference_ms)
-            self._p.outbox.commit(message.message_key, message.topic, message.render)
+            messages = self._p.builder.build(camera, draft, latency_ms, inference_ms, snapshot)
+            try:
+                self._p.outbox.commit(messages)
+            except OutboxFullError:
+                # The alarm is raised by the outbox; the frame loop goes on so the line keeps being watched.
+                with self._stats_lock:
+                    self.stats.refused += 1
+                continue
             with self._stats_lock:
                 self.stats.events += 1
             log.info("camera %s: %s %s %s", camera, draft.type, draft.findings[0].label, draft.event_id)

@@ -1,4 +1,4 @@
-"""The outbox on real SQLite on disk: durable commits, per-device seq across restarts."""
+"""The outbox on real SQLite on disk: durable commits, per-device seq, bounds, corruption."""
 
 from __future__ import annotations
 
@@ -7,32 +7,55 @@ from pathlib import Path
 
 import pytest
 
+from edge.alarms import Alarms
+from edge.config.models import OutboxConfig
 from edge.errors import DeliveryError
-from edge.outbox.store import Outbox
+from edge.outbox.store import (
+    ALARM_CORRUPT,
+    ALARM_DEAD_LETTER,
+    ALARM_FILLING,
+    ALARM_FULL,
+    NewMessage,
+    Outbox,
+    OutboxFullError,
+)
+
+MiB = 1024 * 1024
+
+
+def message(key: str, size: int = 10) -> NewMessage:
+    return NewMessage(key=key, topic="t/events", render=lambda seq: f"{seq}:".encode() + b"x" * size)
 
 
 def test_rows_survive_reopen_and_seq_keeps_rising(tmp_path: Path) -> None:
     path = tmp_path / "outbox.db"
     box = Outbox(path)
-    seqs = [box.commit(f"e{i}/new", "t/events", lambda seq: f"payload {seq}".encode()) for i in range(3)]
-    assert seqs == [0, 1, 2]
-    box.delete(0)
-    box.delete(1)
-    box.delete(2)
+    assert [box.commit([message(f"e{i}/new")]) for i in range(3)] == [0, 1, 2]
+    for row in box.pending(limit=10):
+        box.delete(row.row_id)
     box.close()
 
     box = Outbox(path)
     assert box.depth() == (0, None)
-    seq = box.commit("e3/new", "t/events", lambda s: f"payload {s}".encode())
-    assert seq == 3  # never reused, even with the table empty
-    (row,) = box.pending(after_seq=-1, limit=10)
-    assert (row.seq, row.payload, row.message_key) == (3, b"payload 3", "e3/new")
+    assert box.commit([message("e3/new")]) == 3  # never reused, even with the table empty
+    (row,) = box.pending(limit=10)
+    assert (row.payload[:2], row.message_key) == (b"3:", "e3/new")
+    box.close()
+
+
+def test_one_commit_is_one_seq_and_atomic(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.db")
+    seq = box.commit([message("a/new"), message("a/snapshot")])
+    assert [r.payload[:2] for r in box.pending(limit=10)] == [f"{seq}:".encode()] * 2
+    with pytest.raises(DeliveryError):
+        box.commit([message("b/new"), message("a/new")])  # second one is a duplicate key
+    assert box.depth()[0] == 2  # nothing of the failed commit is kept
     box.close()
 
 
 def test_database_is_wal_with_full_sync(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "outbox.db")
-    box.commit("a/new", "t", lambda s: b"x")
+    box.commit([message("a/new")])
     db = sqlite3.connect(tmp_path / "outbox.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -40,12 +63,14 @@ def test_database_is_wal_with_full_sync(tmp_path: Path) -> None:
     box.close()
 
 
-def test_the_same_message_is_not_committed_twice(tmp_path: Path) -> None:
+def test_pending_skips_rows_in_flight(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "outbox.db")
-    box.commit("a/new", "t", lambda s: b"x")
-    with pytest.raises(DeliveryError, match=r"outbox .*commit failed"):
-        box.commit("a/new", "t", lambda s: b"x")
-    assert box.depth()[0] == 1
+    for i in range(5):
+        box.commit([message(f"e{i}/new")])
+    first = box.pending(limit=2)
+    rest = box.pending(limit=10, exclude={r.row_id for r in first})
+    assert [r.message_key for r in first] == ["e0/new", "e1/new"]
+    assert [r.message_key for r in rest] == ["e2/new", "e3/new", "e4/new"]
     box.close()
 
 
@@ -54,3 +79,82 @@ def test_unwritable_location_names_the_setting(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(DeliveryError, match=r"service\.state_dir"):
         Outbox(blocker / "outbox.db")
+
+
+def test_full_outbox_refuses_new_events_keeps_old_ones_and_recovers(tmp_path: Path) -> None:
+    alarms = Alarms()
+    box = Outbox(tmp_path / "outbox.db", OutboxConfig(max_bytes=4 * MiB, warn_fraction=0.5), alarms)
+    committed = 0
+    with pytest.raises(OutboxFullError, match=r"outbox\.max_bytes"):
+        for i in range(1000):
+            box.commit([message(f"e{i}/new", size=8000)])
+            committed += 1
+    assert 200 < committed < 512  # 4 MiB of 8 KB rows, WAL included
+    assert box.depth()[0] == committed  # nothing old was dropped
+    assert {ALARM_FULL, ALARM_FILLING} <= set(alarms.active())
+    assert box.refused == 1
+    for row in box.pending(limit=committed):
+        box.delete(row.row_id)
+    assert ALARM_FULL not in alarms.active() and ALARM_FILLING not in alarms.active()
+    box.commit([message("after/new", size=8000)])  # accepted again
+    box.close()
+    db = sqlite3.connect(tmp_path / "outbox.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_drop_oldest_policy_is_explicit_and_counted(tmp_path: Path) -> None:
+    alarms = Alarms()
+    config = OutboxConfig(max_bytes=2 * MiB, when_full="drop-oldest")
+    box = Outbox(tmp_path / "outbox.db", config, alarms)
+    for i in range(400):
+        box.commit([message(f"e{i}/new", size=8000)])
+    assert box.dropped_oldest > 0
+    keys = [r.message_key for r in box.pending(limit=1000)]
+    assert keys[-1] == "e399/new" and "e0/new" not in keys
+    assert len(keys) + box.dropped_oldest == 400
+    assert "dropped" in alarms.active()[ALARM_FULL]
+    box.close()
+
+
+def test_disk_full_is_reported_as_full_not_a_crash(tmp_path: Path) -> None:
+    alarms = Alarms()
+    box = Outbox(tmp_path / "outbox.db", OutboxConfig(max_bytes=1024 * MiB), alarms)
+    box._db.execute("PRAGMA max_page_count = 40")  # the disk "fills" at 160 KiB
+    with pytest.raises(OutboxFullError, match="disk full"):
+        for i in range(1000):
+            box.commit([message(f"e{i}/new", size=4000)])
+    assert ALARM_FULL in alarms.active()
+    assert box._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    box.close()
+
+
+def test_corrupt_database_is_set_aside_and_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    box = Outbox(path)
+    box.commit([message("a/new")])
+    box.close()
+    data = bytearray(path.read_bytes())
+    data[0:16] = b"garbage garbage!"
+    path.write_bytes(bytes(data))
+
+    alarms = Alarms()
+    box = Outbox(path, alarms=alarms)
+    assert box.depth() == (0, None)
+    kept = list(tmp_path.glob("outbox.corrupt-*.db"))
+    assert len(kept) == 1 and kept[0].read_bytes()[:16] == b"garbage garbage!"
+    assert ALARM_CORRUPT in alarms.active() and kept[0].name in alarms.active()[ALARM_CORRUPT]
+    box.commit([message("b/new")])
+    box.close()
+
+
+def test_dead_letter_keeps_the_row_and_raises_an_alarm(tmp_path: Path) -> None:
+    alarms = Alarms()
+    box = Outbox(tmp_path / "outbox.db", alarms=alarms)
+    box.commit([message("a/new")])
+    (row,) = box.pending(limit=1)
+    box.dead_letter(row.row_id, "0x95 packet too large")
+    assert box.depth()[0] == 0
+    assert "0x95" in alarms.active()[ALARM_DEAD_LETTER]
+    kept = box._db.execute("SELECT message_key, reason FROM dead_letter").fetchall()
+    assert kept == [("a/new", "0x95 packet too large")]
+    box.close()

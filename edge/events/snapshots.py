@@ -1,0 +1,78 @@
+"""Snapshots: the JPEG of the frame that confirmed a defect, with the finding drawn on it.
+
+Saved atomically under the state directory and published next to the event, which names
+it by topic and sha256. Snapshots live under their own quota and are evicted oldest
+first: an operator needs the recent ones; events, not pictures, are what must never be lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.atomic_write import write_bytes_atomic
+from edge.config.models import SnapshotConfig
+from edge.events.schema import Finding
+
+log = logging.getLogger(__name__)
+
+_RED = (0, 0, 255)
+
+
+def render_snapshot(image: npt.NDArray[np.uint8], finding: Finding, quality: int) -> bytes:
+    """Draw the finding (box when there is one, a banner always) and encode a JPEG."""
+    canvas = image.copy()
+    if finding.box is not None:
+        x1, y1, x2, y2 = finding.box
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), _RED, 2)
+    text = f"{finding.label} {finding.score:.2f}"
+    scale = max(0.5, canvas.shape[1] / 900)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.rectangle(canvas, (0, 0), (w + 12, h + base + 12), _RED, -1)
+    cv2.putText(canvas, text, (6, h + 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
+    ok, encoded = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("OpenCV could not encode the snapshot")
+    return encoded.tobytes()
+
+
+class SnapshotStore:
+    def __init__(self, directory: Path, config: SnapshotConfig) -> None:
+        self.directory = directory
+        self._config = config
+        self._lock = threading.Lock()
+        directory.mkdir(parents=True, exist_ok=True)
+        self._files = sorted(directory.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
+        self._bytes = sum(p.stat().st_size for p in self._files)
+        self.evicted = 0
+
+    def save(self, event_id: str, image: npt.NDArray[np.uint8], finding: Finding) -> tuple[Path, str]:
+        data = render_snapshot(image, finding, self._config.jpeg_quality)
+        path = self.directory / f"{event_id}.jpg"
+        write_bytes_atomic(path, data)
+        with self._lock:
+            self._files.append(path)
+            self._bytes += len(data)
+            self._evict()
+        return path, hashlib.sha256(data).hexdigest()
+
+    def _evict(self) -> None:
+        while self._bytes > self._config.max_bytes and len(self._files) > 1:
+            oldest = self._files.pop(0)
+            try:
+                size = oldest.stat().st_size
+                oldest.unlink()
+            except FileNotFoundError:
+                continue
+            self._bytes -= size
+            self.evicted += 1
+            log.info("snapshot quota (snapshots.max_bytes): evicted %s", oldest.name)
+
+
+__all__ = ["SnapshotStore", "render_snapshot"]
