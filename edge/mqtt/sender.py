@@ -49,6 +49,7 @@ class OutboxSender:
         self._in_flight: dict[int, _InFlight] = {}  # mid -> row
         self._retry_at: dict[int, float] = {}  # row id -> monotonic time of the next try
         self._stop = threading.Event()
+        self._seen_connects = 0
         self._thread = threading.Thread(target=self._run, name="lepton-sender", daemon=True)
         self.delivered = 0
         self.resent_stuck = 0
@@ -124,6 +125,11 @@ class OutboxSender:
 
     def _requeue_stuck(self) -> None:
         now = time.monotonic()
+        if self._link.connects != self._seen_connects:
+            # paho re-sends its in-flight messages on reconnect: restart their clocks, don't double them
+            self._seen_connects = self._link.connects
+            for entry in self._in_flight.values():
+                entry.sent_mono = now
         for mid, entry in list(self._in_flight.items()):
             if now - entry.sent_mono > self._config.stuck_after_s:
                 log.warning(
