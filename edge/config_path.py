@@ -11,10 +11,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ValidationInfo
 
+BASE_DIR_CONTEXT = "base_dir"
+"""Key of the validation context holding the config file's directory."""
+
 
 def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
     """Relative paths in the config are relative to the config file, not to the CWD."""
-    base = (info.context or {}).get("base_dir")
+    value = value.expanduser()
+    base = info.context.get(BASE_DIR_CONTEXT) if isinstance(info.context, dict) else None
     if base is not None and not value.is_absolute():
         return Path(base) / value
     return value
@@ -22,4 +26,4 @@ def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
 
 ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
 
-__all__ = ["ConfigPath"]
+__all__ = ["BASE_DIR_CONTEXT", "ConfigPath"]

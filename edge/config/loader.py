@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from edge.config.models import LeptonConfig
+from edge.config_path import BASE_DIR_CONTEXT
 from edge.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -194,7 +195,7 @@ def load_config(path: Path) -> LeptonConfig:
             path, [ConfigProblem("(syntax)", f"not valid TOML: {err}", "fix the TOML syntax", None, line)]
         ) from err
     try:
-        return LeptonConfig.model_validate(data, context={"base_dir": path.parent.resolve()})
+        return LeptonConfig.model_validate(data, context={BASE_DIR_CONTEXT: path.parent.resolve()})
     except ValidationError as err:
         raise ConfigProblemsError(path, _to_problems(err, _line_index(text))) from err
 

@@ -1,0 +1,90 @@
+"""``lepton-export build``: flags → ``load_config`` → ``build_bundle`` → a summary for humans or CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from export.config import load_config
+from export.errors import UsageError
+
+if TYPE_CHECKING:
+    from export.pipeline import BuildResult
+
+
+def add_parser(subcommands: Any, epilog: str) -> None:
+    """Register ``build`` on the top-level parser's subcommands."""
+    parser: argparse.ArgumentParser = subcommands.add_parser(
+        "build",
+        help="export a model to a bundle, with every check",
+        description="Export the model an export TOML describes into a bundle directory: "
+        "ONNX (opset 19, dynamic batch), graph checks, FP32 parity gate, golden set, reports, "
+        "manifest. Flags override the config's keys; relative flag paths are relative to the "
+        "working directory, relative config paths to the config file.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", required=True, type=Path, help="export TOML file")
+    parser.add_argument("--out", type=Path, help="bundle directory (default: [bundle] dir)")
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    parser.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), help="overrides export.exporter")
+    parser.add_argument("--model-version", help="overrides model.version (e.g. a CI tag)")
+    parser.add_argument("--samples-dir", type=Path, help="overrides samples.dir")
+    parser.add_argument("--sample-count", type=int, help="overrides samples.count")
+    parser.add_argument("--golden-count", type=int, help="overrides samples.golden_count")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log detail (-v: debug)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="warnings and errors only")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {
+        key: value
+        for key, value in {
+            "export.exporter": args.exporter,
+            "model.version": args.model_version,
+            "samples.dir": str(args.samples_dir.resolve()) if args.samples_dir else None,
+            "samples.count": args.sample_count,
+            "samples.golden_count": args.golden_count,
+        }.items()
+        if value is not None
+    }
+    config = load_config(args.config, overrides)
+    out = args.out.resolve() if args.out else config.bundle.dir
+    if out is None:
+        raise UsageError("--out: no bundle directory; pass --out DIR or set [bundle] dir in the config")
+    # Imported here, not at the top: the pipeline pulls in torch (~4 s), and --help and
+    # config errors should answer at once.
+    from export.pipeline import build_bundle
+
+    result = build_bundle(config, out, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(summary(result), indent=2))
+    else:
+        model = result.manifest.model_artifact("fp32")
+        print(
+            f"bundle {result.bundle_dir} ({model.sha256[:12] if model else '?'}…, {result.elapsed_s:.1f} s)"
+        )
+    return 0
+
+
+def summary(result: BuildResult) -> dict[str, object]:
+    """What CI needs without reading the bundle: where it is, what passed, which model bytes."""
+    manifest = result.manifest
+    fp32 = manifest.model_artifact("fp32")
+    return {
+        "ok": True,
+        "bundle": str(result.bundle_dir),
+        "model": {"name": manifest.model.name, "version": manifest.model.version},
+        "model_sha256": fp32.sha256 if fp32 else None,
+        "artifacts": [json.loads(a.model_dump_json()) for a in manifest.artifacts if a.role == "model"],
+        "exporter": manifest.toolchain.exporter,
+        "checks": [json.loads(c.model_dump_json()) for c in manifest.checks],
+        "elapsed_s": round(result.elapsed_s, 3),
+    }
+
+
+__all__ = ["add_parser", "run", "summary"]

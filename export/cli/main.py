@@ -1,0 +1,82 @@
+"""``lepton-export``: the top level. Parses the subcommand, runs it, maps errors to exit codes.
+
+One file per subcommand in this package; each parses its flags and calls one importable
+function. A ``LeptonError`` is printed as one line without a traceback (it already names
+the thing, the evidence and the fix); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from edge.errors import LeptonError
+from export.cli import build
+from export.errors import GATE_FAILED_EXIT_CODE, USAGE_EXIT_CODE, GateFailed
+
+EXIT_CODES = f"""\
+exit codes:
+  0   the bundle was written and verified
+  {USAGE_EXIT_CODE}   usage error: bad flag, config key, path, checkpoint, labels or samples;
+      nothing was exported (fix the invocation or the inputs)
+  {GATE_FAILED_EXIT_CODE}   a gate failed: the exporter, the graph checks or the FP32 parity check;
+      no bundle was written (the model or the exporter is at fault)
+  65  the bundle written fails its own verification (disk fault or a lepton bug)
+  1   unexpected error (a bug: the traceback is printed)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lepton-export",
+        description="Turn a trained PyTorch model into a verified lepton bundle "
+        "(FP32 ONNX, parity report, golden set, manifest).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    build.add_parser(subcommands, epilog=EXIT_CODES)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose - args.quiet)
+    try:
+        return int(args.run(args))
+    except LeptonError as err:
+        message = " ".join(str(err).split())  # one line, whatever the message held
+        print(f"lepton-export: error: {message}", file=sys.stderr)
+        if args.json:
+            checks = err.checks if isinstance(err, GateFailed) else ()
+            payload = {
+                "ok": False,
+                "exit_code": err.exit_code,
+                "error": message,
+                "error_type": type(err).__name__,
+                "checks": [json.loads(c.model_dump_json()) for c in checks],  # inf/nan → null
+            }
+            print(json.dumps(payload, indent=2))
+        return err.exit_code
+
+
+def _configure_logging(verbosity: int) -> None:
+    """Our stages log at INFO; libraries only at WARNING (onnxscript narrates every pass at INFO)."""
+    level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("lepton-export: %(message)s"))
+    ours = logging.getLogger("export")
+    ours.handlers[:] = [handler]  # idempotent: main() may run more than once in a process
+    ours.setLevel(level)
+    ours.propagate = False
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if verbosity <= 0:
+        # torch narrates dynamo's attempts (missing torchvision ops, guard failures with whole
+        # FX graphs) at WARNING; the export stage already logs the outcome in one line.
+        logging.getLogger("torch").setLevel(logging.ERROR)
+
+
+__all__ = ["EXIT_CODES", "build_parser", "main"]

@@ -1,0 +1,55 @@
+"""An ONNX file on ONNX Runtime's CPU execution provider: the candidate side of every check.
+
+CPU only, on purpose: export runs in CPU-only CI, and FP32 parity measured on the CPU EP is
+the reference the device's own smoke test compares against. ORT's exceptions are translated
+here, the one place export calls ORT.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge.preprocess import Tensor
+from export.errors import GateFailed, describe_exception
+from export.runner import Logits
+
+
+class OrtCpuModel:
+    """A loaded InferenceSession with one input and one output, run batch by batch."""
+
+    def __init__(self, session: ort.InferenceSession, path: Path, input_name: str, output_name: str) -> None:
+        self._session = session
+        self.path = path
+        self.input_name = input_name
+        self.output_name = output_name
+
+    @classmethod
+    def load(cls, path: Path, input_name: str, output_name: str) -> OrtCpuModel:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: initializer-removal notices are noise here
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # ORT raises its own pybind11 exception types
+            raise GateFailed(
+                f"onnxruntime: cannot load {path.name} on the CPU EP ({describe_exception(err)}); "
+                "the exported graph is not runnable: try --exporter legacy, or report the exporter bug"
+            ) from err
+        return cls(session, path, input_name, output_name)
+
+    def run(self, batch: Tensor) -> Logits:
+        try:
+            (out,) = self._session.run([self.output_name], {self.input_name: batch})
+        except Exception as err:
+            raise GateFailed(
+                f"onnxruntime: {self.path.name} failed on a batch of shape {tuple(batch.shape)} "
+                f"({describe_exception(err)}); check the dynamic batch range and the exporter warnings"
+            ) from err
+        return np.asarray(out, dtype=np.float32)
+
+
+__all__ = ["OrtCpuModel"]

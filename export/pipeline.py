@@ -1,0 +1,196 @@
+"""The composition root of ``lepton-export build``: it reads as the export sequence.
+
+    inputs   labels → samples (seeded draw, decoded, preprocessed by edge.preprocess)
+    model    factory + state_dict, or TorchScript; classes checked against the labels
+    bundle   (in a staging directory; published only if every stage passes)
+             export ONNX → graph checks → FP32 parity gate → golden set
+             → [INT8: calibration → quantize → INT8 gates, not built yet]
+             → reports → labels + manifest → verify
+    publish  atomic rename, then verify the published bundle again
+
+Cheap usage checks run before any model code, and nothing is written where the bundle
+goes until everything passed: a failed export leaves no partial bundle for a daemon to load.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.atomic_write import staged_directory
+from edge.bundle.manifest import CheckResult, Manifest, sha256_file, verify_bundle
+from edge.preprocess import Tensor, preprocess_batch
+from export.config import ExportConfig
+from export.errors import GateFailed
+from export.ort_cpu import OrtCpuModel
+from export.stages.bundle import (
+    FP32_MODEL,
+    BundleContents,
+    ModelFile,
+    check_bundle_target,
+    write_bundle_manifest,
+)
+from export.stages.golden import write_golden_inputs, write_golden_outputs
+from export.stages.graph_checks import GraphExpectation, GraphReport, check_graph
+from export.stages.labels import check_background_labels, read_labels
+from export.stages.load_model import LoadedModel, load_model
+from export.stages.onnx_export import OPSET, ExportedGraph, ExportRequest, export_onnx
+from export.stages.parity import ParityResult, build_parity_cases, compare_outputs
+from export.stages.reports import ExportReport, SamplesSummary, write_reports
+from export.stages.samples import SampleSet, load_frames, select_samples, uniform_frame
+from export.stages.toolchain import collect_toolchain
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    bundle_dir: Path
+    manifest: Manifest
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    labels: tuple[str, ...]
+    samples: SampleSet
+    batch: Tensor
+    """Every drawn sample, preprocessed: (count, 3, H, W) float32."""
+
+
+def build_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> BuildResult:
+    """Export ``config``'s model into a verified bundle at ``out_dir``, or raise and leave none.
+
+    Raises UsageError for bad inputs (before anything is written) and GateFailed when a
+    check fails.
+    """
+    started = time.monotonic()
+    out_dir = out_dir.resolve()
+    check_bundle_target(out_dir)
+    inputs = _read_inputs(config)
+    model = load_model(config.model, inputs.labels, config.input)
+    log.info("loaded %s (%s, %d classes)", config.model.name, model.source, model.num_classes)
+    with staged_directory(out_dir) as stage:
+        _build_in(stage, config, inputs, model, progress)
+        verify_bundle(stage)
+    manifest = verify_bundle(out_dir)
+    log.info("bundle %s written and verified", out_dir)
+    return BuildResult(bundle_dir=out_dir, manifest=manifest, elapsed_s=time.monotonic() - started)
+
+
+def _read_inputs(config: ExportConfig) -> _Inputs:
+    labels = read_labels(config.model.labels)
+    check_background_labels(config.model.background_labels, labels, config.model.labels)
+    samples = select_samples(config.samples)
+    batch = preprocess_batch(load_frames(samples), config.preprocess, config.input.spec())
+    log.info("%d labels; %d of %d sample images drawn", len(labels), len(samples.paths), samples.available)
+    return _Inputs(labels=labels, samples=samples, batch=batch)
+
+
+@dataclass(frozen=True)
+class _Fp32:
+    """The FP32 graph once it has passed its gates, and the evidence."""
+
+    exported: ExportedGraph
+    graph: GraphReport
+    ort: OrtCpuModel
+    parity: ParityResult
+
+    @property
+    def checks(self) -> tuple[CheckResult, ...]:
+        return (self.graph.as_check(), self.parity.as_check("parity_fp32"))
+
+
+def _build_in(stage: Path, config: ExportConfig, inputs: _Inputs, model: LoadedModel, progress: bool) -> None:
+    fp32 = _export_fp32(stage, config, inputs, model, progress)
+    names = (config.input.name, config.output.name)
+    golden = write_golden_inputs(stage, inputs.batch[: config.samples.golden_count], names[0])
+    golden = write_golden_outputs(stage, golden, "fp32", fp32.ort.run, names, config.input.batch_max)
+    models = (ModelFile(FP32_MODEL, "fp32", OPSET),)
+    checks = fp32.checks
+    # INT8 (its own issue) goes here: calibration → quantize → INT8 gates, each adding a
+    # ModelFile, golden outputs via write_golden_outputs(..., "int8", ...), and CheckResults.
+    reports = write_reports(stage, _report(config, inputs, fp32, sha256_file(stage / FP32_MODEL)))
+    contents = BundleContents(
+        config=config,
+        labels=inputs.labels,
+        source_sha256=model.source_sha256,
+        models=models,
+        golden=golden,
+        reports=reports,
+        toolchain=collect_toolchain(fp32.exported.exporter),
+        checks=checks,
+    )
+    write_bundle_manifest(stage, contents)
+
+
+def _export_fp32(
+    stage: Path, config: ExportConfig, inputs: _Inputs, model: LoadedModel, progress: bool
+) -> _Fp32:
+    """Export, check the graph, and gate on parity with PyTorch; GateFailed on any failure."""
+    spec, names = config.input.spec(), (config.input.name, config.output.name)
+    request = ExportRequest(
+        *names,
+        batch_max=spec.batch_max,
+        exporter=config.export.exporter,
+        example=inputs.batch[: min(2, spec.batch_max)],
+    )
+    exported = export_onnx(model, stage / FP32_MODEL, request)
+    expectation = GraphExpectation(*names, spec.height, spec.width, model.num_classes, spec.batch_max > 1)
+    graph = check_graph(exported.path, expectation)
+    ort_fp32 = OrtCpuModel.load(exported.path, *names)
+    black, white = (preprocess_batch([uniform_frame(spec, v)], config.preprocess, spec) for v in (0, 255))
+    parity = compare_outputs(
+        ("pytorch eager", model.run),
+        ("onnxruntime cpu fp32", ort_fp32.run),
+        build_parity_cases(inputs.batch, black, white, spec.batch_max),
+        config.parity,
+        spec.batch_max,
+        progress,
+    )
+    fp32 = _Fp32(exported, graph, ort_fp32, parity)
+    if not parity.passed:
+        raise GateFailed(
+            f"parity gate: {FP32_MODEL} ({exported.exporter} exporter) differs from the PyTorch "
+            f"model: {parity.failures()}; {_parity_fix(exported)}",
+            checks=fp32.checks,
+        )
+    log.info("FP32 parity passed: max |diff| %.3g, min cosine %.7f", parity.max_abs_diff, parity.min_cosine)
+    return fp32
+
+
+def _parity_fix(exported: ExportedGraph) -> str:
+    """What to try next depends on which exporter produced the wrong graph."""
+    if exported.exporter == "dynamo":
+        return "try --exporter legacy (the dynamo exporter has shipped wrong graphs, pytorch#169178)"
+    tracer = "a TracerWarning logged above means a traced branch does not generalise (-v shows all)"
+    if exported.dynamo_error:
+        return f"dynamo refused this model, so fix the model: {tracer}"
+    return f"try --exporter dynamo, and {tracer}"
+
+
+def _report(config: ExportConfig, inputs: _Inputs, fp32: _Fp32, onnx_sha256: str) -> ExportReport:
+    used = inputs.samples.relative()
+    return ExportReport(
+        model=config.model.name,
+        version=config.model.version,
+        exporter=fp32.exported.exporter,
+        exporter_warnings=fp32.exported.warnings,
+        dynamo_error=fp32.exported.dynamo_error,
+        onnx=FP32_MODEL,
+        onnx_sha256=onnx_sha256,
+        graph=fp32.graph,
+        parity=fp32.parity,
+        samples=SamplesSummary(
+            dir=str(inputs.samples.root),
+            available=inputs.samples.available,
+            seed=inputs.samples.seed,
+            used=used,
+            golden=used[: config.samples.golden_count],
+        ),
+    )
+
+
+__all__ = ["BuildResult", "build_bundle"]

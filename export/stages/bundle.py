@@ -1,0 +1,127 @@
+"""Stage: labels and ``manifest.json`` into the staging directory, every file hashed.
+
+Runs last, inside ``edge.atomic_write.staged_directory``: the manifest lists every file the
+earlier stages wrote (sha256 + bytes), so it can only be written once they are final. The
+manifest model, its writer and the verifier are ``edge.bundle.manifest``'s; nothing here
+re-implements them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from edge.bundle.manifest import (
+    LABELS_NAME,
+    MANIFEST_NAME,
+    Artifact,
+    CheckResult,
+    DecoderSpec,
+    Manifest,
+    ModelInfo,
+    OutputSpec,
+    Precision,
+    Thresholds,
+    Toolchain,
+    describe_artifact,
+    write_labels,
+    write_manifest,
+)
+from export.config import ExportConfig
+from export.errors import UsageError
+from export.stages.golden import GoldenSet
+
+FP32_MODEL = "model.fp32.onnx"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One ONNX file of the bundle (FP32 now; INT8 Q/DQ joins with its own issue)."""
+
+    path: str
+    precision: Precision
+    opset: int
+
+
+@dataclass(frozen=True)
+class BundleContents:
+    """Everything the manifest records, gathered by the pipeline from the earlier stages."""
+
+    config: ExportConfig
+    labels: tuple[str, ...]
+    source_sha256: str
+    models: tuple[ModelFile, ...]
+    golden: GoldenSet
+    reports: tuple[str, ...]
+    toolchain: Toolchain
+    checks: tuple[CheckResult, ...]
+
+
+def check_bundle_target(out_dir: Path) -> None:
+    """Refuse to replace anything that is not a bundle: the atomic swap would delete it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir}: exists and is not a directory; choose a new path")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).is_file():
+        raise UsageError(
+            f"--out {out_dir}: is a non-empty directory without {MANIFEST_NAME}, so not a "
+            "lepton bundle; refusing to replace it: choose a new or empty directory"
+        )
+
+
+def write_bundle_manifest(bundle_dir: Path, contents: BundleContents) -> Manifest:
+    """Write labels.txt and manifest.json; every other file must already be in place."""
+    config = contents.config
+    write_labels(bundle_dir, contents.labels)
+    artifacts = [
+        describe_artifact(bundle_dir, m.path, "model", m.precision, m.opset) for m in contents.models
+    ]
+    artifacts.append(describe_artifact(bundle_dir, LABELS_NAME, "labels"))
+    artifacts += [describe_artifact(bundle_dir, p, "golden") for p in contents.golden.paths]
+    artifacts += [describe_artifact(bundle_dir, p, "report") for p in contents.reports]
+    _check_nothing_unlisted(bundle_dir, artifacts)
+    batch: int | str = "batch" if config.input.batch_max > 1 else 1
+    manifest = Manifest(
+        created_at=datetime.now(timezone.utc),
+        model=ModelInfo(
+            name=config.model.name,
+            version=config.model.version,
+            task=config.model.task,
+            source_sha256=contents.source_sha256,
+        ),
+        labels=contents.labels,
+        input=config.input.spec(),
+        preprocess=config.preprocess,
+        outputs=(
+            OutputSpec(
+                name=config.output.name, shape=(batch, len(contents.labels)), semantics="class_logits"
+            ),
+        ),
+        decoder=DecoderSpec(
+            kind="classification",
+            output=config.output.name,
+            background_labels=config.model.background_labels,
+        ),
+        thresholds=Thresholds(score_min=config.model.score_min),
+        artifacts=tuple(artifacts),
+        golden=contents.golden.spec(),
+        toolchain=contents.toolchain,
+        checks=contents.checks,
+    )
+    write_manifest(bundle_dir, manifest)
+    return manifest
+
+
+def _check_nothing_unlisted(bundle_dir: Path, artifacts: list[Artifact]) -> None:
+    """Every shipped file is hashed: a stray file (e.g. an exporter's ``.onnx.data``) is a bug."""
+    listed = {a.path for a in artifacts}
+    present = {p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_file()}
+    stray = sorted(present - listed - {MANIFEST_NAME})
+    if stray:
+        raise RuntimeError(
+            f"lepton-export bug: {stray} were written into the bundle but are not artifacts "
+            "(did the exporter write external data?)"
+        )
+
+
+__all__ = ["FP32_MODEL", "BundleContents", "ModelFile", "check_bundle_target", "write_bundle_manifest"]

@@ -1,0 +1,73 @@
+"""Stage: the golden set, a device's smoke test before it serves a new model.
+
+A few preprocessed inputs and each precision's outputs on ORT CPU. A device feeds the
+inputs to the engine it built and compares with these outputs (cosine, top-1), so a bad
+engine build is caught before the first frame. Inputs are keyed by the model's input name
+and outputs by its output name, so the files read without the manifest's help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.bundle.manifest import GoldenSpec, Precision
+from edge.preprocess import Tensor
+from export.runner import Runner
+
+GOLDEN_INPUTS = "golden/inputs.npz"
+
+
+def golden_outputs_name(precision: Precision) -> str:
+    return f"golden/outputs.{precision}.npz"
+
+
+@dataclass(frozen=True)
+class GoldenSet:
+    inputs: str
+    outputs: dict[str, str]
+    count: int
+
+    def spec(self) -> GoldenSpec:
+        return GoldenSpec(inputs=self.inputs, outputs=self.outputs, count=self.count)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (self.inputs, *self.outputs.values())
+
+
+def write_golden_inputs(bundle_dir: Path, inputs: Tensor, input_name: str) -> GoldenSet:
+    """Write ``golden/inputs.npz``; outputs are added per precision by ``write_golden_outputs``."""
+    path = bundle_dir / GOLDEN_INPUTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, Any] = {input_name: np.ascontiguousarray(inputs, dtype=np.float32)}
+    np.savez(path, **arrays)
+    return GoldenSet(inputs=GOLDEN_INPUTS, outputs={}, count=len(inputs))
+
+
+def write_golden_outputs(
+    bundle_dir: Path,
+    golden: GoldenSet,
+    precision: Precision,
+    run: Runner,
+    names: tuple[str, str],
+    batch_max: int,
+) -> GoldenSet:
+    """Run the golden inputs through ``run`` in batches of at most ``batch_max`` and save them.
+
+    ``names`` is (input name, output name).
+    """
+    input_name, output_name = names
+    with np.load(bundle_dir / golden.inputs) as stored:
+        inputs = np.asarray(stored[input_name], dtype=np.float32)
+    outputs = np.concatenate([run(inputs[i : i + batch_max]) for i in range(0, len(inputs), batch_max)])
+    rel = golden_outputs_name(precision)
+    arrays: dict[str, Any] = {output_name: outputs}
+    np.savez(bundle_dir / rel, **arrays)
+    return GoldenSet(inputs=golden.inputs, outputs={**golden.outputs, precision: rel}, count=golden.count)
+
+
+__all__ = ["GOLDEN_INPUTS", "GoldenSet", "golden_outputs_name", "write_golden_inputs", "write_golden_outputs"]

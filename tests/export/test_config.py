@@ -1,0 +1,107 @@
+"""export.toml → ExportConfig: paths relative to the config file, flags as overrides, and
+errors that name the key path, the line and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from export.config import load_config
+from export.errors import UsageError
+from tests.export.conftest import REPO, ProjectFactory
+
+
+def _error(path: Path, overrides: dict[str, object] | None = None) -> str:
+    with pytest.raises(UsageError) as caught:
+        load_config(path, overrides)
+    return str(caught.value)
+
+
+def test_relative_paths_resolve_against_the_config_directory(make_project: ProjectFactory) -> None:
+    project = make_project()
+
+    config = load_config(project.config)
+
+    assert config.model.labels == project.root / "labels.txt"
+    assert config.model.weights == project.root / "weights.pt"
+    assert config.bundle.dir == project.root / "build" / "pcb-inspect-2024.06.1"
+    assert config.model.module_path == (REPO,)  # absolute as written
+    assert config.parity.rtol == 1e-3 and config.parity.atol == 1e-5 and config.parity.cosine_min == 0.99999
+    assert config.export.exporter == "auto" and config.samples.seed == 0
+
+
+def test_module_path_defaults_to_the_config_directory_then_the_cwd(make_project: ProjectFactory) -> None:
+    project = make_project(model_toml='factory = "tiny:make"\nweights = "w.pt"\n')
+
+    config = load_config(project.config)
+
+    assert config.model.module_path == (project.root, Path.cwd())
+
+
+def test_flag_overrides_are_validated_like_the_file(make_project: ProjectFactory) -> None:
+    project = make_project()
+
+    config = load_config(project.config, {"samples.count": 5, "export.exporter": "legacy"})
+    message = _error(project.config, {"samples.count": 0})
+
+    assert config.samples.count == 5 and config.export.exporter == "legacy"
+    assert "samples.count (from a command-line flag)" in message and "greater than or equal to 1" in message
+
+
+def test_unknown_key_names_its_path_line_and_the_valid_keys(make_project: ProjectFactory) -> None:
+    project = make_project(model_toml='factory = "m:f"\nweigths = "weights.pt"\n')
+
+    message = _error(project.config)
+
+    line = project.config.read_text(encoding="utf-8").splitlines().index('weigths = "weights.pt"') + 1
+    assert f"model.weigths (line {line}): unknown key" in message
+    assert "fix the spelling" in message and "weights" in message.split("valid keys here:")[1]
+
+
+def test_missing_key_and_conflicting_sources_are_both_reported(make_project: ProjectFactory) -> None:
+    project = make_project(model_toml='factory = "m:f"\nweights = "w.pt"\ntorchscript = "m.pt"\n')
+    project.config.write_text(
+        project.config.read_text(encoding="utf-8").replace("height = 32\n", ""), encoding="utf-8"
+    )
+
+    message = _error(project.config)
+
+    assert "2 errors" in message
+    assert "input.height: required key is missing; add it to [input]" in message
+    assert "set either torchscript, or factory and weights, not both" in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('[export]\nexporter = "onnxsim"\n', "export.exporter"),
+        ("[bundle]\ndir = 3\n", "bundle.dir"),
+    ],
+)
+def test_bad_values_name_the_key(make_project: ProjectFactory, extra: str, expected: str) -> None:
+    project = make_project(extra_toml=extra)
+
+    assert expected in _error(project.config)
+
+
+def test_golden_count_cannot_exceed_the_sample_count(make_project: ProjectFactory) -> None:
+    project = make_project()
+
+    message = _error(project.config, {"samples.golden_count": 20})
+
+    assert "samples (line" in message and "golden_count (20) must be <= count (12)" in message
+
+
+def test_factory_must_be_module_colon_function(make_project: ProjectFactory) -> None:
+    project = make_project(model_toml='factory = "tests.export.tiny_models.small_cnn"\nweights = "w.pt"\n')
+
+    assert "model.factory" in _error(project.config)
+
+
+def test_unreadable_config_files_are_usage_errors(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[model\nname = 1\n", encoding="utf-8")
+
+    assert "not found" in _error(tmp_path / "absent.toml") and "--config" in _error(tmp_path / "absent.toml")
+    assert "not valid TOML" in _error(broken) and "line 1" in _error(broken)

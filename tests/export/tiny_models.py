@@ -1,0 +1,118 @@
+"""Tiny PyTorch classifiers for the export tests, built by ``model.factory`` in configs.
+
+Two healthy architectures show the exporter is not tuned to one shape of network (a plain
+CNN; a residual net with BatchNorm, whose running statistics are folded at export), and
+deliberately awkward ones reproduce real exporter failure modes without mocking:
+``export_skewed_cnn`` and ``export_nan_cnn`` compute something else while being exported
+(the shape of pytorch#169178: a graph that loads and runs but is wrong), and ``gated_cnn`` has
+data-dependent control flow that torch.export refuses and the TorchScript tracer accepts.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def small_cnn(num_classes: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, num_classes),
+    )
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(y)))
+
+
+def residual_bn(num_classes: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 12, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(12),
+        nn.ReLU(),
+        _ResidualBlock(12),
+        _ResidualBlock(12),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(12, num_classes),
+    )
+
+
+class _ExportSkew(nn.Module):
+    """Identity in eager mode, x1.5 while torch.onnx.export runs: the exported graph is wrong."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 1.5 if torch.onnx.is_in_onnx_export() else x
+
+
+def export_skewed_cnn(num_classes: int) -> nn.Module:
+    return nn.Sequential(small_cnn(num_classes), _ExportSkew())
+
+
+class _ExportNaN(nn.Module):
+    """Identity in eager mode, NaN while exported: the worst a broken graph can output."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * float("nan") if torch.onnx.is_in_onnx_export() else x
+
+
+def export_nan_cnn(num_classes: int) -> nn.Module:
+    return nn.Sequential(small_cnn(num_classes), _ExportNaN())
+
+
+class _DataDependentGate(nn.Module):
+    """A Python branch on tensor values (always true here): torch.export cannot trace it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if bool(x.abs().sum() >= 0):
+            return torch.relu(x)
+        return x
+
+
+def gated_cnn(num_classes: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        _DataDependentGate(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, num_classes),
+    )
+
+
+def seeded(model: nn.Module, seed: int) -> nn.Module:
+    """Deterministic weights and non-trivial BatchNorm statistics, as a trained model has."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                assert module.running_mean is not None and module.running_var is not None
+                module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+    return model
+
+
+def save_torchscript(model: nn.Module, path: Path) -> None:
+    """A traced TorchScript file, as older training pipelines hand them over."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace is deprecated
+        traced = torch.jit.trace(model.eval(), torch.zeros(1, 3, 32, 32))  # type: ignore[no-untyped-call]
+        torch.jit.save(traced, str(path))
