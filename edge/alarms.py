@@ -21,7 +21,12 @@ class Alarms:
         self._listeners: list[Callable[[dict[str, str]], None]] = []
 
     def subscribe(self, listener: Callable[[dict[str, str]], None]) -> None:
-        """Called with the active alarms after every change (from the changing thread)."""
+        """Called with the active alarms when one is raised or cleared (from the changing thread).
+
+        Not when only the message of an active alarm changes ("holds N bytes", "N refused so
+        far" change with every event): listeners republish the retained status, which must
+        follow the alarm state, not each event. The stats topic carries the latest messages.
+        """
         self._listeners.append(listener)
 
     def raise_alarm(self, code: str, message: str) -> None:
@@ -33,7 +38,7 @@ class Alarms:
             snapshot = dict(self._active)
         if is_new:
             log.error("ALARM %s: %s", code, message)
-        self._notify(snapshot)
+            self._notify(snapshot)
 
     def clear(self, code: str) -> None:
         with self._lock:

@@ -8,10 +8,15 @@ We drive (re)connection ourselves instead of paho's ``loop_start``: paho retries
 jitter (a line of boxes would reconnect in lock-step, P13) and reports a failed TLS
 handshake only as a debug log line. Our loop backs off with full jitter, and a refused
 connection (wrong CA, hostname mismatch, bad password) raises an alarm with the reason.
-It never falls back to plain TCP.
+It never falls back to plain TCP. Only a connection that held for a keep-alive period
+resets the back-off: a broker that drops the client right after CONNACK (Mosquitto 2.0
+after a refused publish, a duplicate client id) is retried ever more slowly, not hammered.
 
 Retained status messages are remembered and re-published on every (re)connect, so a
-broker that lost its store still shows the truth.
+broker that lost its store still shows the truth. The last will is rebuilt before every
+connection attempt, so it carries the alarms of the moment: Mosquitto 2.0 drops a client
+right after refusing one of its publishes (eclipse-mosquitto/mosquitto#2579), and a bare
+``offline`` will would then hide the ``broker_refusing`` alarm from operators.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import os
 import queue
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +98,12 @@ class MqttLink:
     """Owns the paho client and the thread that keeps it connected."""
 
     def __init__(
-        self, config: MqttConfig, client_id: str, will_topic: str, will_payload: bytes, alarms: Alarms
+        self,
+        config: MqttConfig,
+        client_id: str,
+        will_topic: str,
+        will_payload: Callable[[], bytes],
+        alarms: Alarms,
     ) -> None:
         self.config = config
         self.client_id = client_id
@@ -105,6 +117,9 @@ class MqttLink:
         self._retained_lock = threading.Lock()
         self._stopping = threading.Event()
         self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
+        self._connected_mono: float | None = None
+        self._will_topic = will_topic
+        self._will_payload = will_payload
         self._v5 = config.protocol == "5"
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -116,7 +131,6 @@ class MqttLink:
         self._client.suppress_exceptions = True
         self._client.enable_logger(logging.getLogger("paho"))
         self._client.max_inflight_messages_set(config.max_inflight)
-        self._client.will_set(will_topic, will_payload, qos=1, retain=True)
         if config.username is not None:
             password = read_password(config)
             self._client.username_pw_set(config.username, password.get_secret_value() if password else None)
@@ -140,7 +154,7 @@ class MqttLink:
             return
         log.info("mqtt connected to %s as %s", self.where, self.client_id)
         self._alarms.clear(ALARM_BROKER)
-        self._backoff.reset()
+        self._connected_mono = time.monotonic()
         self.connects += 1
         with self._retained_lock:
             retained = list(self._retained.items())
@@ -161,6 +175,7 @@ class MqttLink:
     # --- the connection loop: our thread -----------------------------------------------
     def _run(self) -> None:
         while not self._stopping.is_set():
+            self._client.will_set(self._will_topic, self._will_payload(), qos=1, retain=True)
             try:
                 self._client.connect(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
             except ssl.SSLCertVerificationError as err:
@@ -172,8 +187,12 @@ class MqttLink:
             except (OSError, ssl.SSLError) as err:
                 self._alarms.raise_alarm(ALARM_BROKER, f"{self.where}: cannot connect ({err})")
             else:
+                self._connected_mono = None
                 self._client.loop_forever()  # returns when the connection ends
                 self.connected.clear()
+                since = self._connected_mono
+                if since is not None and time.monotonic() - since >= self.config.keepalive_s:
+                    self._backoff.reset()  # it held: the next outage starts from reconnect_min_s
             if self._stopping.wait(self._backoff.next_delay_s()):
                 break
 

@@ -107,7 +107,11 @@ class _StatusBook:
 
 
 def _start_link(config: LeptonConfig, topics: Topics, status: _StatusBook, alarms: Alarms) -> MqttLink:
-    will = DeviceStatus(state="offline", device_id=config.device.id, lepton=__version__).to_payload()
+    def will() -> bytes:
+        return DeviceStatus(
+            state="offline", device_id=config.device.id, lepton=__version__, alarms=alarms.active()
+        ).to_payload()
+
     link = MqttLink(
         config.mqtt,
         client_id=config.mqtt.client_id or f"lepton-{config.device.id}",

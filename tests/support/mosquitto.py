@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -27,10 +28,21 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, workdir: Path, port: int | None = None, persistence: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        persistence: bool = False,
+        *,
+        allow_anonymous: bool = True,
+        extra_conf: Sequence[str] = (),
+    ) -> None:
+        """``extra_conf``: lines appended to the generated config (an ``acl_file``, a TLS listener…)."""
         self.workdir = workdir
         self.port = port or free_port()
         self.persistence = persistence
+        self.allow_anonymous = allow_anonymous
+        self.extra_conf = list(extra_conf)
         self.log_path = workdir / "mosquitto.log"
         self.conf_path = workdir / "mosquitto.conf"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -38,7 +50,7 @@ class Broker:
     def _write_conf(self) -> None:
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
@@ -54,6 +66,7 @@ class Broker:
             ]
         if os.geteuid() == 0:
             lines.append("user root")
+        lines += self.extra_conf
         self.conf_path.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout_s: float = 10.0) -> Broker:

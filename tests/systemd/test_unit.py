@@ -20,7 +20,8 @@ needs_systemd = pytest.mark.skipif(
 def _lintable_copy(tmp_path: Path) -> Path:
     # verify fails when ExecStart's binary is missing, so lint a copy that runs /bin/true
     text = "\n".join(
-        "ExecStart=/bin/true" if line.startswith("ExecStart=") else line for line in UNIT.read_text().splitlines()
+        "ExecStart=/bin/true" if line.startswith("ExecStart=") else line
+        for line in UNIT.read_text().splitlines()
     )
     copy = tmp_path / "lepton-edge.service"
     copy.write_text(text + "\n")
@@ -31,7 +32,9 @@ def _lintable_copy(tmp_path: Path) -> Path:
 def test_unit_has_no_unknown_keys(tmp_path: Path) -> None:
     result = subprocess.run(
         ["systemd-analyze", "verify", "--recursive-errors=yes", "--man=no", str(_lintable_copy(tmp_path))],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 
@@ -40,7 +43,9 @@ def test_unit_has_no_unknown_keys(tmp_path: Path) -> None:
 def test_unit_sandbox_exposure_stays_low(tmp_path: Path) -> None:
     result = subprocess.run(
         ["systemd-analyze", "security", "--offline=yes", "--threshold=25", str(_lintable_copy(tmp_path))],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-2000:]
 
