@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,8 @@ class OutboxSender:
         self._thread = threading.Thread(target=self._run, name="lepton-sender", daemon=True)
         self.delivered = 0
         self.resent_stuck = 0
-        self.ack_latency_ms: list[float] = []
+        self.ack_latency_ms: deque[float] = deque(maxlen=1024)
+        """Recent send→PUBACK times; bounded, the daemon runs for months."""
         self.error: LeptonError | None = None
 
     def start(self) -> None:
@@ -90,22 +92,26 @@ class OutboxSender:
             self.error = err
 
     def _process_acks(self) -> None:
+        delivered: list[int] = []
         while True:
             try:
                 ack = self._link.acks.get_nowait()
             except queue.Empty:
-                return
+                break
             entry = self._in_flight.pop(ack.mid, None)
             if entry is None:
                 continue  # a PUBACK for a row already re-fed under a new mid
             if ack.reason_code < 0x80:
-                self._outbox.delete(entry.row_id)
-                self.delivered += 1
+                delivered.append(entry.row_id)
                 self.ack_latency_ms.append((time.monotonic() - entry.sent_mono) * 1000.0)
-                if self._alarms.active().get(ALARM_REFUSING) and not self._retry_at:
-                    self._alarms.clear(ALARM_REFUSING)
             else:
                 self._refused(entry.row_id, ack)
+        if delivered:
+            # Acks that arrived together are forgotten in one transaction: one fsync, not one each.
+            self._outbox.delete(*delivered)
+            self.delivered += len(delivered)
+            if self._alarms.active().get(ALARM_REFUSING) and not self._retry_at:
+                self._alarms.clear(ALARM_REFUSING)
 
     def _refused(self, row_id: int, ack: Ack) -> None:
         reason = f"0x{ack.reason_code:02X} {ack.reason}"

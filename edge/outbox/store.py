@@ -282,10 +282,12 @@ class Outbox:
             OutboxRow(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6]) for r in rows if r[0] not in exclude
         ][:limit]
 
-    def delete(self, row_id: int) -> None:
-        """Forget a row: only after a successful PUBACK for it."""
+    def delete(self, *row_ids: int) -> None:
+        """Forget rows: only after a successful PUBACK for each. One transaction (one fsync) for all."""
+        if not row_ids:
+            return
         with self._transaction("delete") as db:
-            db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(r,) for r in row_ids])
             drained = db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None
         if drained:
             self._checkpoint()  # keep the WAL small once the backlog is gone (notes §2)
