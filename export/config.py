@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 import sys
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from calibration.config import CalibrationConfig
 from edge.bundle.manifest import InputSpec, PreprocessSpec
 from edge.config_path import BASE_DIR_CONTEXT, ConfigPath
 from edge.strict_model import StrictModel
@@ -165,12 +168,144 @@ class ParityConfig(StrictModel):
     )
 
 
+DEFAULT_EXCLUDE_NODES: tuple[str, ...] = (
+    r"(?i)(^|[/.])(decode|decoder|dfl|nms|postprocess|anchors)([/._]|$)",
+)
+"""Detection-head decode nodes (box decode, DFL, NMS, anchors) stay in float by default:
+one INT8 scale over pixel boxes and 0-1 scores rounds every score to 0 (notes §3.1)."""
+
+
+class QuantizeConfig(StrictModel):
+    """``[quantize]``: how ``model.int8.onnx`` is made from the FP32 graph (notes §3).
+
+    Fixed, not configurable, because TensorRT needs them: QDQ format, signed INT8
+    activations and weights, zero points 0 (symmetric), float bias (TensorRT refuses an
+    INT32 bias DequantizeLinear), opset 19.
+    """
+
+    exclude_nodes: tuple[str, ...] = Field(
+        default=DEFAULT_EXCLUDE_NODES,
+        description="Regexes searched in each node's name and module scope; matching nodes stay "
+        "in float. Defaults keep detection-head decode nodes in float; a pattern you set must "
+        "match at least one node.",
+    )
+    float_stem: bool = Field(
+        default=True,
+        description="Keep the first Conv (the one reading the image) in float: its 3 input channels "
+        "quantize poorly and run slower in INT8 on ORT CPU than in FP32.",
+    )
+    float_head: bool = Field(
+        default=True,
+        description="Keep the last Conv/Gemm/MatMul (the classifier head) in float: it costs nothing "
+        "and INT8 logits round small class scores to zero.",
+    )
+    op_types: tuple[str, ...] | None = Field(
+        default=None, description="Op types to quantize; default: every type onnxruntime can quantize."
+    )
+    per_channel: bool = Field(default=True, description="Per-output-channel weight scales.")
+    reduce_range: bool = Field(
+        default=True,
+        description="7-bit weights: ORT's INT8 kernels on x86 without VNNI saturate with 8-bit "
+        "weights and then compute something other than the Q/DQ graph (notes §3.2).",
+    )
+    cpu_artifact: bool = Field(
+        default=False,
+        description="Also write model.int8.cpu.onnx: U8S8 (asymmetric uint8 activations) for "
+        "ORT CPU, not valid for TensorRT.",
+    )
+
+    @field_validator("exclude_nodes")
+    @classmethod
+    def _valid_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"{pattern!r} is not a valid regex ({err}); fix or remove it") from err
+        return value
+
+
+class EvaluationConfig(StrictModel):
+    """``[evaluation]``: the held-out labelled set and the accuracy gate (notes §7)."""
+
+    dir: ConfigPath = Field(
+        description="ImageFolder <dir>/<label>/*.jpg, disjoint from calibration (>= 1000 images)."
+    )
+    batch: int | None = Field(default=None, ge=1, description="Evaluation batch; default [input] batch_max.")
+    top1_drop_max_pt: float = Field(
+        default=1.0, ge=0.0, le=100.0, description="Gate: largest FP32 - INT8 top-1 drop, in points."
+    )
+    drop_bound: Literal["estimate", "ci_upper"] = Field(
+        default="estimate",
+        description="Gate on the measured drop, or on the upper end of its confidence interval.",
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of the interval.")
+    bootstrap_resamples: int = Field(default=2000, ge=200, description="Paired bootstrap resamples.")
+    seed: int = Field(default=0, description="Seed of the bootstrap.")
+
+
+class Int8ParityConfig(StrictModel):
+    """``[int8_parity]``: INT8 vs FP32 outputs on the evaluation images (notes §7)."""
+
+    cosine_min: float = Field(default=0.99, gt=0.0, le=1.0, description="Gate: cosine of each output tensor.")
+    top1_agreement_min: float = Field(
+        default=0.97, ge=0.0, le=1.0, description="Gate: fraction of images with the same top-1 class."
+    )
+    nonzero_fraction_min: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Gate: the fraction of non-zero INT8 outputs must exceed this (a head quantized "
+        "to all zeros fails).",
+    )
+    max_score_rel_diff: float = Field(
+        default=0.10, gt=0.0, description="Gate: largest score (softmax) within this fraction of FP32's."
+    )
+    kernel_cosine_min: float = Field(
+        default=0.999,
+        gt=0.0,
+        le=1.0,
+        description="Gate: ORT CPU's fused INT8 kernels vs the Q/DQ graph computed op by op; lower "
+        "means this CPU computes something other than TensorRT and VNNI CPUs would.",
+    )
+    kernel_check_images: int = Field(
+        default=256, ge=1, description="Evaluation images the (slow) op-by-op reference runs on."
+    )
+
+
+class SpeedConfig(StrictModel):
+    """``[speed]``: INT8 vs FP32 throughput on ORT CPU, same threads, measured in one run."""
+
+    threads: int = Field(default=1, ge=0, description="ORT intra-op threads for both; 0 = ORT's default.")
+    batch: int | None = Field(default=None, ge=1, description="Batch size; default [input] batch_opt.")
+    duration_s: float = Field(default=4.0, gt=0.0, description="Measuring time per model.")
+    warn_below: float = Field(
+        default=1.05, gt=0.0, description="Warn when INT8/FP32 throughput is below this."
+    )
+    fail_below: float | None = Field(
+        default=None, gt=0.0, description="Fail (exit 6) below this ratio; default: never fatal."
+    )
+
+
 class BundleConfig(StrictModel):
     """``[bundle]``: where the bundle goes (``--out`` overrides it)."""
 
     dir: ConfigPath | None = Field(
         default=None, description="Output directory; default build/<name>-<version> beside the config."
     )
+
+
+_INT8_DEFAULTED_TABLES = ("quantize", "int8_parity", "speed")
+
+
+class Int8Plan(typing.NamedTuple):
+    """The INT8 tables of an ``ExportConfig`` that has ``[calibration]``."""
+
+    calibration: CalibrationConfig
+    quantize: QuantizeConfig
+    evaluation: EvaluationConfig
+    parity: Int8ParityConfig
+    speed: SpeedConfig
 
 
 class ExportConfig(StrictModel):
@@ -184,6 +319,46 @@ class ExportConfig(StrictModel):
     parity: ParityConfig = ParityConfig()
     export: ExporterConfig = ExporterConfig()
     bundle: BundleConfig = BundleConfig()
+    calibration: CalibrationConfig | None = Field(
+        default=None, description="Present: build model.int8.onnx and gate it; absent: FP32 only."
+    )
+    quantize: QuantizeConfig | None = None
+    evaluation: EvaluationConfig | None = None
+    int8_parity: Int8ParityConfig | None = None
+    speed: SpeedConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _int8_tables(cls, data: Any) -> Any:
+        """With ``[calibration]`` the other INT8 tables default; without it they are errors."""
+        if not isinstance(data, dict):
+            return data
+        if "calibration" in data:
+            return {**data, **{t: data.get(t, {}) for t in _INT8_DEFAULTED_TABLES}}
+        stray = [t for t in (*_INT8_DEFAULTED_TABLES, "evaluation") if t in data]
+        if stray:
+            raise ValueError(
+                f"[{'], ['.join(stray)}] only apply to INT8, which [calibration] turns on; "
+                "add a [calibration] table or remove them"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _evaluation_with_calibration(self) -> ExportConfig:
+        if self.calibration is not None and self.evaluation is None:
+            raise ValueError(
+                "INT8 needs a held-out evaluation set for its accuracy gate: add [evaluation] "
+                'dir = "<labelled ImageFolder>" (disjoint from calibration)'
+            )
+        return self
+
+    @property
+    def int8(self) -> Int8Plan | None:
+        """The INT8 tables, all present, or None when INT8 is off."""
+        if self.calibration is None:
+            return None
+        assert self.quantize and self.evaluation and self.int8_parity and self.speed  # _int8_tables
+        return Int8Plan(self.calibration, self.quantize, self.evaluation, self.int8_parity, self.speed)
 
     @model_validator(mode="before")
     @classmethod
@@ -292,22 +467,36 @@ def _valid_keys(loc: tuple[str, ...]) -> list[str]:
     model: type[BaseModel] = ExportConfig
     for part in loc:
         field = model.model_fields.get(part)
-        annotation = field.annotation if field is not None else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        annotation = _table_model(field.annotation if field is not None else None)
+        if annotation is None:
             return []
         model = annotation
     return sorted(model.model_fields)
 
 
+def _table_model(annotation: Any) -> type[BaseModel] | None:
+    """The model behind ``Model`` or ``Model | None``."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        models = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = models[0] if len(models) == 1 else None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
 __all__ = [
+    "DEFAULT_EXCLUDE_NODES",
     "BundleConfig",
+    "EvaluationConfig",
     "ExportConfig",
     "ExporterChoice",
     "ExporterConfig",
     "InputConfig",
+    "Int8ParityConfig",
+    "Int8Plan",
     "ModelConfig",
     "OutputConfig",
     "ParityConfig",
+    "QuantizeConfig",
     "SamplesConfig",
+    "SpeedConfig",
     "load_config",
 ]

@@ -5,9 +5,18 @@ so the two have distinct exit codes. Both subclass ``edge.errors.LeptonError``: 
 level prints any ``LeptonError`` as one line and exits with its ``exit_code``.
 
     LeptonError (edge.errors)
-    ├── UsageError      exit 2: a bad flag, config key, path or input file; fix the invocation
-    └── GateFailed      exit 3: the model went through but a check failed (export, graph,
-                        parity); the evidence is in the message and in ``checks``
+    ├── UsageError      exit 2: a bad flag, config key, path or input file (calibration and
+    │                   evaluation data included); fix the invocation
+    └── GateFailed      exit 3: the model went through but a check failed (export, graph of
+        │               either precision, FP32 parity); the evidence is in ``checks``
+        ├── Int8ParityFailed    exit 4: INT8 outputs disagree with FP32 (cosine, top-1,
+        │                       zeroed scores, max score) or with the Q/DQ graph itself
+        ├── AccuracyFailed      exit 5: INT8 loses too much held-out top-1 accuracy
+        └── SpeedFailed         exit 6: INT8 is slower than ``speed.fail_below`` allows
+                                (only when set: by default a slow INT8 is a warning)
+
+Every gate failure means no bundle was written. A model whose INT8 fails ships FP32
+(``--no-int8``), never a degraded INT8 (notes §1.4).
 """
 
 from __future__ import annotations
@@ -22,6 +31,10 @@ USAGE_EXIT_CODE = 2
 
 GATE_FAILED_EXIT_CODE = 3
 """A measured check failed: the inputs were fine, the model (or the exporter) was not."""
+
+INT8_PARITY_EXIT_CODE = 4
+ACCURACY_EXIT_CODE = 5
+SPEED_EXIT_CODE = 6
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -60,10 +73,34 @@ class GateFailed(LeptonError):  # noqa: N818 - the name the architecture brief g
         self.checks = checks
 
 
+class Int8ParityFailed(GateFailed):
+    """INT8 outputs disagree with FP32 beyond ``[int8_parity]``, or with their own Q/DQ graph."""
+
+    exit_code = INT8_PARITY_EXIT_CODE
+
+
+class AccuracyFailed(GateFailed):
+    """INT8 loses more held-out top-1 accuracy than ``evaluation.top1_drop_max_pt``."""
+
+    exit_code = ACCURACY_EXIT_CODE
+
+
+class SpeedFailed(GateFailed):
+    """INT8 throughput is below ``speed.fail_below`` times FP32's (only when that is set)."""
+
+    exit_code = SPEED_EXIT_CODE
+
+
 __all__ = [
+    "ACCURACY_EXIT_CODE",
     "GATE_FAILED_EXIT_CODE",
+    "INT8_PARITY_EXIT_CODE",
+    "SPEED_EXIT_CODE",
     "USAGE_EXIT_CODE",
+    "AccuracyFailed",
     "GateFailed",
+    "Int8ParityFailed",
+    "SpeedFailed",
     "UsageError",
     "describe_exception",
 ]

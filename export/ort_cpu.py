@@ -27,9 +27,26 @@ class OrtCpuModel:
         self.output_name = output_name
 
     @classmethod
-    def load(cls, path: Path, input_name: str, output_name: str) -> OrtCpuModel:
+    def load(
+        cls,
+        path: Path,
+        input_name: str,
+        output_name: str,
+        threads: int = 0,
+        optimized: bool = True,
+    ) -> OrtCpuModel:
+        """``threads`` 0 lets ORT choose; ``optimized=False`` runs the graph op by op, as written.
+
+        Unoptimized, a Q/DQ graph is computed literally (DequantizeLinear, float Conv,
+        QuantizeLinear): the reference its fused INT8 kernels should reproduce on any CPU.
+        """
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: initializer-removal notices are noise here
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        if not optimized:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
             session = ort.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
@@ -37,7 +54,8 @@ class OrtCpuModel:
         except Exception as err:  # ORT raises its own pybind11 exception types
             raise GateFailed(
                 f"onnxruntime: cannot load {path.name} on the CPU EP ({describe_exception(err)}); "
-                "the exported graph is not runnable: try --exporter legacy, or report the exporter bug"
+                "the graph is not runnable: for model.fp32.onnx try --exporter legacy, for an INT8 "
+                "file exclude the node ORT names with quantize.exclude_nodes, or report the bug"
             ) from err
         return cls(session, path, input_name, output_name)
 

@@ -1,10 +1,13 @@
 """The composition root of ``lepton-export build``: it reads as the export sequence.
 
     inputs   labels → samples (seeded draw, decoded, preprocessed by edge.preprocess)
+    int8     (with [calibration]) evaluation set found and hashed → calibration candidates,
+             refused if any is an evaluation image → seeded draw → decoded, preprocessed
     model    factory + state_dict, or TorchScript; classes checked against the labels
     bundle   (in a staging directory; published only if every stage passes)
              export ONNX → graph checks → FP32 parity gate → golden set
-             → [INT8: calibration → quantize → INT8 gates, not built yet]
+             → [INT8 (export/int8.py): quant_pre_process → ranges → quantize → graph
+                checks → evaluation → tensor agreement, accuracy, speed gates → plots]
              → reports → labels + manifest → verify
     publish  atomic rename, then verify the published bundle again
 
@@ -24,6 +27,7 @@ from edge.bundle.manifest import CheckResult, Manifest, sha256_file, verify_bund
 from edge.preprocess import Tensor, preprocess_batch
 from export.config import ExportConfig
 from export.errors import GateFailed
+from export.int8 import Int8Build, Int8Inputs, build_int8, read_int8_inputs
 from export.ort_cpu import OrtCpuModel
 from export.stages.bundle import (
     FP32_MODEL,
@@ -50,6 +54,8 @@ class BuildResult:
     bundle_dir: Path
     manifest: Manifest
     elapsed_s: float
+    warnings: tuple[str, ...] = ()
+    """Findings that did not fail the export (e.g. INT8 not faster than FP32 on this CPU)."""
 
 
 @dataclass(frozen=True)
@@ -58,35 +64,39 @@ class _Inputs:
     samples: SampleSet
     batch: Tensor
     """Every drawn sample, preprocessed: (count, 3, H, W) float32."""
+    int8: Int8Inputs | None
 
 
 def build_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> BuildResult:
     """Export ``config``'s model into a verified bundle at ``out_dir``, or raise and leave none.
 
-    Raises UsageError for bad inputs (before anything is written) and GateFailed when a
-    check fails.
+    Raises UsageError for bad inputs (before anything is written) and GateFailed (or one of
+    its INT8 subclasses) when a check fails.
     """
     started = time.monotonic()
     out_dir = out_dir.resolve()
     check_bundle_target(out_dir)
-    inputs = _read_inputs(config)
+    inputs = _read_inputs(config, progress)
     model = load_model(config.model, inputs.labels, config.input)
     log.info("loaded %s (%s, %d classes)", config.model.name, model.source, model.num_classes)
     with staged_directory(out_dir) as stage:
-        _build_in(stage, config, inputs, model, progress)
+        warnings = _build_in(stage, config, inputs, model, progress)
         verify_bundle(stage)
     manifest = verify_bundle(out_dir)
     log.info("bundle %s written and verified", out_dir)
-    return BuildResult(bundle_dir=out_dir, manifest=manifest, elapsed_s=time.monotonic() - started)
+    return BuildResult(
+        bundle_dir=out_dir, manifest=manifest, elapsed_s=time.monotonic() - started, warnings=warnings
+    )
 
 
-def _read_inputs(config: ExportConfig) -> _Inputs:
+def _read_inputs(config: ExportConfig, progress: bool) -> _Inputs:
     labels = read_labels(config.model.labels)
     check_background_labels(config.model.background_labels, labels, config.model.labels)
     samples = select_samples(config.samples)
+    int8 = read_int8_inputs(config, labels, progress)
     batch = preprocess_batch(load_frames(samples), config.preprocess, config.input.spec())
     log.info("%d labels; %d of %d sample images drawn", len(labels), len(samples.paths), samples.available)
-    return _Inputs(labels=labels, samples=samples, batch=batch)
+    return _Inputs(labels=labels, samples=samples, batch=batch, int8=int8)
 
 
 @dataclass(frozen=True)
@@ -103,16 +113,27 @@ class _Fp32:
         return (self.graph.as_check(), self.parity.as_check("parity_fp32"))
 
 
-def _build_in(stage: Path, config: ExportConfig, inputs: _Inputs, model: LoadedModel, progress: bool) -> None:
+def _build_in(
+    stage: Path, config: ExportConfig, inputs: _Inputs, model: LoadedModel, progress: bool
+) -> tuple[str, ...]:
+    """Write every bundle file into ``stage``; return the warnings worth surfacing."""
     fp32 = _export_fp32(stage, config, inputs, model, progress)
     names = (config.input.name, config.output.name)
     golden = write_golden_inputs(stage, inputs.batch[: config.samples.golden_count], names[0])
     golden = write_golden_outputs(stage, golden, "fp32", fp32.ort.run, names, config.input.batch_max)
-    models = (ModelFile(FP32_MODEL, "fp32", OPSET),)
+    models: tuple[ModelFile, ...] = (ModelFile(FP32_MODEL, "fp32", OPSET),)
     checks = fp32.checks
-    # INT8 (its own issue) goes here: calibration → quantize → INT8 gates, each adding a
-    # ModelFile, golden outputs via write_golden_outputs(..., "int8", ...), and CheckResults.
-    reports = write_reports(stage, _report(config, inputs, fp32, sha256_file(stage / FP32_MODEL)))
+    int8: Int8Build | None = None
+    if inputs.int8 is not None:
+        int8 = build_int8(stage, config, inputs.int8, (fp32.exported.path, fp32.ort), checks, progress)
+        golden = write_golden_outputs(
+            stage, golden, "int8", int8.golden_runner, names, config.input.batch_max
+        )
+        models += int8.models
+        checks += int8.checks
+    reports = write_reports(
+        stage, _report(config, inputs, fp32, sha256_file(stage / FP32_MODEL)), int8.report if int8 else None
+    )
     contents = BundleContents(
         config=config,
         labels=inputs.labels,
@@ -122,8 +143,11 @@ def _build_in(stage: Path, config: ExportConfig, inputs: _Inputs, model: LoadedM
         reports=reports,
         toolchain=collect_toolchain(fp32.exported.exporter),
         checks=checks,
+        calibration_files=int8.calibration_files if int8 else (),
+        calibration=int8.manifest_calibration if int8 else None,
     )
     write_bundle_manifest(stage, contents)
+    return int8.warnings if int8 else ()
 
 
 def _export_fp32(

@@ -21,8 +21,10 @@ def add_parser(subcommands: Any, epilog: str) -> None:
         help="export a model to a bundle, with every check",
         description="Export the model an export TOML describes into a bundle directory: "
         "ONNX (opset 19, dynamic batch), graph checks, FP32 parity gate, golden set, reports, "
-        "manifest. Flags override the config's keys; relative flag paths are relative to the "
-        "working directory, relative config paths to the config file.",
+        "manifest; with a [calibration] table also model.int8.onnx (Q/DQ) and its gates "
+        "(tensor agreement, held-out accuracy, speed). Flags override the config's keys; "
+        "relative flag paths are relative to the working directory, relative config paths to "
+        "the config file.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -34,6 +36,33 @@ def add_parser(subcommands: Any, epilog: str) -> None:
     parser.add_argument("--samples-dir", type=Path, help="overrides samples.dir")
     parser.add_argument("--sample-count", type=int, help="overrides samples.count")
     parser.add_argument("--golden-count", type=int, help="overrides samples.golden_count")
+    int8 = parser.add_argument_group("INT8 (with a [calibration] table)")
+    int8.add_argument("--no-int8", action="store_true", help="export FP32 only, even with [calibration]")
+    int8.add_argument(
+        "--calibration-dir", type=Path, help="overrides calibration.images with this one folder"
+    )
+    int8.add_argument("--calibration-count", type=int, help="overrides calibration.count")
+    int8.add_argument(
+        "--calibration-method",
+        choices=("minmax", "entropy", "percentile"),
+        help="overrides calibration.method",
+    )
+    int8.add_argument(
+        "--allow-small-calibration",
+        action="store_true",
+        help="accept fewer than 500 calibration samples (calibration.allow_small; tests only)",
+    )
+    int8.add_argument("--evaluation-dir", type=Path, help="overrides evaluation.dir")
+    int8.add_argument("--int8-cosine-min", type=float, help="overrides int8_parity.cosine_min (gate, exit 4)")
+    int8.add_argument(
+        "--int8-top1-agreement-min",
+        type=float,
+        help="overrides int8_parity.top1_agreement_min (gate, exit 4)",
+    )
+    int8.add_argument(
+        "--top1-drop-max", type=float, help="overrides evaluation.top1_drop_max_pt (gate, exit 5)"
+    )
+    int8.add_argument("--speed-fail-below", type=float, help="sets speed.fail_below: exit 6 below this ratio")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log detail (-v: debug)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="warnings and errors only")
@@ -49,10 +78,23 @@ def run(args: argparse.Namespace) -> int:
             "samples.dir": str(args.samples_dir.resolve()) if args.samples_dir else None,
             "samples.count": args.sample_count,
             "samples.golden_count": args.golden_count,
+            "calibration.images": [str(args.calibration_dir.resolve())] if args.calibration_dir else None,
+            "calibration.count": args.calibration_count,
+            "calibration.method": args.calibration_method,
+            "calibration.allow_small": True if args.allow_small_calibration else None,
+            "evaluation.dir": str(args.evaluation_dir.resolve()) if args.evaluation_dir else None,
+            "int8_parity.cosine_min": args.int8_cosine_min,
+            "int8_parity.top1_agreement_min": args.int8_top1_agreement_min,
+            "evaluation.top1_drop_max_pt": args.top1_drop_max,
+            "speed.fail_below": args.speed_fail_below,
         }.items()
         if value is not None
     }
     config = load_config(args.config, overrides)
+    if args.no_int8:
+        config = config.model_copy(
+            update=dict.fromkeys(("calibration", "quantize", "evaluation", "int8_parity", "speed"))
+        )
     out = args.out.resolve() if args.out else config.bundle.dir
     if out is None:
         raise UsageError("--out: no bundle directory; pass --out DIR or set [bundle] dir in the config")
@@ -65,8 +107,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary(result), indent=2))
     else:
         model = result.manifest.model_artifact("fp32")
+        precisions = "+".join(result.manifest.precisions())
         print(
-            f"bundle {result.bundle_dir} ({model.sha256[:12] if model else '?'}…, {result.elapsed_s:.1f} s)"
+            f"bundle {result.bundle_dir} ({precisions}, {model.sha256[:12] if model else '?'}…, "
+            f"{result.elapsed_s:.1f} s)"
         )
     return 0
 
@@ -82,7 +126,11 @@ def summary(result: BuildResult) -> dict[str, object]:
         "model_sha256": fp32.sha256 if fp32 else None,
         "artifacts": [json.loads(a.model_dump_json()) for a in manifest.artifacts if a.role == "model"],
         "exporter": manifest.toolchain.exporter,
+        "gates": {c.name: c.passed for c in manifest.checks},
         "checks": [json.loads(c.model_dump_json()) for c in manifest.checks],
+        "calibration": manifest.calibration,
+        "cpu_flags": list(manifest.toolchain.cpu_flags),
+        "warnings": list(result.warnings),
         "elapsed_s": round(result.elapsed_s, 3),
     }
 

@@ -15,15 +15,25 @@ from collections.abc import Sequence
 
 from edge.errors import LeptonError
 from export.cli import build
-from export.errors import GATE_FAILED_EXIT_CODE, USAGE_EXIT_CODE, GateFailed
+from export.errors import (
+    ACCURACY_EXIT_CODE,
+    GATE_FAILED_EXIT_CODE,
+    INT8_PARITY_EXIT_CODE,
+    SPEED_EXIT_CODE,
+    USAGE_EXIT_CODE,
+    GateFailed,
+)
 
 EXIT_CODES = f"""\
-exit codes:
-  0   the bundle was written and verified
-  {USAGE_EXIT_CODE}   usage error: bad flag, config key, path, checkpoint, labels or samples;
-      nothing was exported (fix the invocation or the inputs)
-  {GATE_FAILED_EXIT_CODE}   a gate failed: the exporter, the graph checks or the FP32 parity check;
-      no bundle was written (the model or the exporter is at fault)
+exit codes (every non-zero code: no bundle was written):
+  0   the bundle was written and verified (warnings, e.g. a slow INT8, are on stderr and in --json)
+  {USAGE_EXIT_CODE}   usage error: bad flag, config key, path, checkpoint, labels, samples, or
+      calibration/evaluation data (empty, too small, overlapping); fix the invocation or inputs
+  {GATE_FAILED_EXIT_CODE}   a gate failed: the exporter, a graph check (FP32 or INT8) or FP32 parity
+  {INT8_PARITY_EXIT_CODE}   INT8 tensor agreement failed: INT8 outputs differ from FP32 (cosine, top-1,
+      zeroed outputs, max score) or ORT's INT8 kernels differ from the Q/DQ graph
+  {ACCURACY_EXIT_CODE}   INT8 held-out accuracy dropped more than evaluation.top1_drop_max_pt
+  {SPEED_EXIT_CODE}   INT8 slower than speed.fail_below x FP32 (only when set; default is a warning)
   65  the bundle written fails its own verification (disk fault or a lepton bug)
   1   unexpected error (a bug: the traceback is printed)
 """
@@ -33,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lepton-export",
         description="Turn a trained PyTorch model into a verified lepton bundle "
-        "(FP32 ONNX, parity report, golden set, manifest).",
+        "(FP32 ONNX, parity report, golden set, manifest; INT8 Q/DQ with its gates).",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,14 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging(verbosity: int) -> None:
-    """Our stages log at INFO; libraries only at WARNING (onnxscript narrates every pass at INFO)."""
+    """Our packages (export, calibration) log at INFO; libraries only at WARNING (onnxscript
+    narrates every pass at INFO)."""
     level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("lepton-export: %(message)s"))
-    ours = logging.getLogger("export")
-    ours.handlers[:] = [handler]  # idempotent: main() may run more than once in a process
-    ours.setLevel(level)
-    ours.propagate = False
+    for name in ("export", "calibration"):
+        ours = logging.getLogger(name)
+        ours.handlers[:] = [handler]  # idempotent: main() may run more than once in a process
+        ours.setLevel(level)
+        ours.propagate = False
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if verbosity <= 0:
         # torch narrates dynamo's attempts (missing torchvision ops, guard failures with whole

@@ -37,7 +37,7 @@ FP32_MODEL = "model.fp32.onnx"
 
 @dataclass(frozen=True)
 class ModelFile:
-    """One ONNX file of the bundle (FP32 now; INT8 Q/DQ joins with its own issue)."""
+    """One ONNX file of the bundle: ``model.fp32.onnx``, ``model.int8.onnx`` (and a CPU variant)."""
 
     path: str
     precision: Precision
@@ -56,6 +56,10 @@ class BundleContents:
     reports: tuple[str, ...]
     toolchain: Toolchain
     checks: tuple[CheckResult, ...]
+    calibration_files: tuple[str, ...] = ()
+    """``calib/ranges.json`` and ``calib/index.json`` when INT8 was built."""
+    calibration: dict[str, str | int | float] | None = None
+    """``manifest.calibration``: n, method, seed, index hash, excluded patterns, files."""
 
 
 def check_bundle_target(out_dir: Path) -> None:
@@ -79,6 +83,7 @@ def write_bundle_manifest(bundle_dir: Path, contents: BundleContents) -> Manifes
     artifacts.append(describe_artifact(bundle_dir, LABELS_NAME, "labels"))
     artifacts += [describe_artifact(bundle_dir, p, "golden") for p in contents.golden.paths]
     artifacts += [describe_artifact(bundle_dir, p, "report") for p in contents.reports]
+    artifacts += [describe_artifact(bundle_dir, p, "calibration") for p in contents.calibration_files]
     _check_nothing_unlisted(bundle_dir, artifacts)
     batch: int | str = "batch" if config.input.batch_max > 1 else 1
     manifest = Manifest(
@@ -106,6 +111,7 @@ def write_bundle_manifest(bundle_dir: Path, contents: BundleContents) -> Manifes
         artifacts=tuple(artifacts),
         golden=contents.golden.spec(),
         toolchain=contents.toolchain,
+        calibration=contents.calibration,
         checks=contents.checks,
     )
     write_manifest(bundle_dir, manifest)

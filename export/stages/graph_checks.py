@@ -48,9 +48,9 @@ class GraphReport(StrictModel):
     node_count: int
     op_counts: dict[str, int]
 
-    def as_check(self) -> CheckResult:
+    def as_check(self, name: str = "graph_fp32") -> CheckResult:
         return CheckResult(
-            name="graph_fp32",
+            name=name,
             passed=True,
             measured={"opset": self.opset, "ir_version": self.ir_version, "nodes": self.node_count},
             thresholds={"opset": OPSET, "ir_version_max": IR_VERSION_MAX},
@@ -58,8 +58,16 @@ class GraphReport(StrictModel):
         )
 
 
-def check_graph(path: Path, expect: GraphExpectation) -> GraphReport:
+def check_graph(path: Path, expect: GraphExpectation, check_name: str = "graph_fp32") -> GraphReport:
     """Raise GateFailed naming the first failed check; else the graph's report."""
+    try:
+        return _check_graph(path, expect)
+    except GateFailed as err:
+        check = CheckResult(name=check_name, passed=False, detail=str(err))
+        raise GateFailed(str(err), checks=(check,)) from err
+
+
+def _check_graph(path: Path, expect: GraphExpectation) -> GraphReport:
     try:
         onnx.checker.check_model(str(path), full_check=True)
         model = shape_inference.infer_shapes(onnx.load(str(path)), check_type=True, strict_mode=True)
@@ -146,8 +154,7 @@ def _op_census(graph: onnx.GraphProto) -> Counter[str]:
 
 
 def _fail(path: Path, what: str, fix: str) -> NoReturn:
-    check = CheckResult(name="graph_fp32", passed=False, detail=f"{path.name} {what}")
-    raise GateFailed(f"graph check: {path.name} {what}; {fix}", checks=(check,))
+    raise GateFailed(f"graph check: {path.name} {what}; {fix}")
 
 
 __all__ = ["IR_VERSION_MAX", "GraphExpectation", "GraphReport", "check_graph"]

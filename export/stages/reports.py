@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edge.strict_model import StrictModel
 from export.stages.graph_checks import GraphReport
+from export.stages.int8_report import INT8_REPORT, Int8Report, render_int8_summary
 from export.stages.parity import ParityResult
 
 PARITY_REPORT = "reports/parity.json"
@@ -41,13 +42,22 @@ class ExportReport(StrictModel):
     samples: SamplesSummary
 
 
-def write_reports(bundle_dir: Path, report: ExportReport) -> tuple[str, str]:
-    """Write both reports; return their bundle-relative paths."""
+def write_reports(bundle_dir: Path, report: ExportReport, int8: Int8Report | None = None) -> tuple[str, ...]:
+    """Write the reports (and ``int8.json`` when INT8 was built); return their bundle-relative paths.
+
+    The INT8 plots are already in ``reports/`` (``stages.plots``); they are listed here too.
+    """
     (bundle_dir / "reports").mkdir(parents=True, exist_ok=True)
     # model_dump_json writes a non-finite metric as null: strict JSON for every reader.
     (bundle_dir / PARITY_REPORT).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    (bundle_dir / SUMMARY_REPORT).write_text(render_summary(report), encoding="utf-8")
-    return PARITY_REPORT, SUMMARY_REPORT
+    summary = render_summary(report)
+    written: tuple[str, ...] = (PARITY_REPORT, SUMMARY_REPORT)
+    if int8 is not None:
+        (bundle_dir / INT8_REPORT).write_text(int8.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        summary += "\n".join(render_int8_summary(int8)) + "\n"
+        written += (INT8_REPORT, *int8.plots)
+    (bundle_dir / SUMMARY_REPORT).write_text(summary, encoding="utf-8")
+    return written
 
 
 def render_summary(report: ExportReport) -> str:

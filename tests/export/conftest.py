@@ -60,6 +60,17 @@ class Project:
         return not self.out.exists() and not leftovers
 
 
+def line_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A line-like BGR frame: a plain background, a coloured blob, a bright scratch."""
+    img = np.empty((h, w, 3), dtype=np.uint8)
+    img[:] = rng.integers(40, 200, 3, dtype=np.uint8)
+    centre = (int(rng.integers(5, w - 5)), int(rng.integers(5, h - 5)))
+    colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+    cv2.circle(img, centre, int(rng.integers(3, 10)), colour, -1)
+    cv2.line(img, (0, int(rng.integers(0, h))), (w - 1, int(rng.integers(0, h))), (255, 255, 255), 1)
+    return img
+
+
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """16 line-like images of different sizes, png and jpg, in nested folders, plus a stray
@@ -69,17 +80,56 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sizes = [(48, 64), (40, 40), (64, 48), (30, 50)]
     for i in range(16):
         h, w = sizes[i % len(sizes)]
-        img = np.empty((h, w, 3), dtype=np.uint8)
-        img[:] = rng.integers(40, 200, 3, dtype=np.uint8)
-        centre = (int(rng.integers(5, w - 5)), int(rng.integers(5, h - 5)))
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        cv2.circle(img, centre, int(rng.integers(3, 10)), colour, -1)
-        cv2.line(img, (0, int(rng.integers(0, h))), (w - 1, int(rng.integers(0, h))), (255, 255, 255), 1)
+        img = line_image(rng, h, w)
         folder = root / (Path("line_a") if i % 2 else Path("line_b", "shift_1"))
         folder.mkdir(parents=True, exist_ok=True)
         assert cv2.imwrite(str(folder / f"frame_{i:02d}.{'png' if i % 2 else 'jpg'}"), img)
     (root / "README.txt").write_text("not an image\n", encoding="utf-8")
     return root
+
+
+CALIBRATION_COUNT = 24
+EVALUATION_PER_LABEL = 8
+
+
+@pytest.fixture(scope="session")
+def calibration_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ImageFolder of 24 line-like jpgs (its labels are ignored by calibration)."""
+    root = tmp_path_factory.mktemp("calibration")
+    rng = np.random.default_rng(11)
+    for i in range(CALIBRATION_COUNT):
+        folder = root / LABELS[i % len(LABELS)]
+        folder.mkdir(exist_ok=True)
+        assert cv2.imwrite(str(folder / f"calib_{i:02d}.jpg"), line_image(rng, 48, 64))
+    return root
+
+
+@pytest.fixture(scope="session")
+def evaluation_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A labelled ImageFolder, 8 images per label, disjoint from every other image set."""
+    root = tmp_path_factory.mktemp("evaluation")
+    rng = np.random.default_rng(13)
+    for label in LABELS:
+        (root / label).mkdir()
+        for i in range(EVALUATION_PER_LABEL):
+            assert cv2.imwrite(str(root / label / f"eval_{i:02d}.jpg"), line_image(rng, 48, 64))
+    return root
+
+
+def int8_toml(calibration: Path, evaluation: Path, extra: str = "") -> str:
+    """The INT8 tables for a tiny test: every calibration image (explicitly allowed to be few)."""
+    return f"""
+[calibration]
+images = ["{calibration.as_posix()}"]
+count = {CALIBRATION_COUNT}
+allow_small = true
+
+[evaluation]
+dir = "{evaluation.as_posix()}"
+
+[speed]
+duration_s = 0.2
+{extra}"""
 
 
 ProjectFactory = Callable[..., Project]

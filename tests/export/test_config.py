@@ -105,3 +105,32 @@ def test_unreadable_config_files_are_usage_errors(tmp_path: Path) -> None:
 
     assert "not found" in _error(tmp_path / "absent.toml") and "--config" in _error(tmp_path / "absent.toml")
     assert "not valid TOML" in _error(broken) and "line 1" in _error(broken)
+
+
+def test_int8_is_off_without_calibration_and_defaults_the_other_tables_with_it(
+    make_project: ProjectFactory,
+) -> None:
+    plain = load_config(make_project().config)
+    tables = '\n[calibration]\nimages = ["calib"]\n\n[evaluation]\ndir = "eval"\n\n[speed]\nthreads = 2\n'
+    project = make_project(extra_toml=tables)
+
+    config = load_config(project.config)
+
+    assert plain.int8 is None and plain.quantize is None
+    plan = config.int8
+    assert plan is not None
+    assert plan.calibration.images == (project.root / "calib",) and plan.calibration.count == 500
+    assert plan.calibration.method == "entropy" and not plan.calibration.allow_small
+    assert plan.evaluation.dir == project.root / "eval" and plan.evaluation.top1_drop_max_pt == 1.0
+    assert plan.quantize.per_channel and plan.quantize.reduce_range and plan.quantize.float_stem
+    assert plan.parity.cosine_min == 0.99 and plan.speed.threads == 2 and plan.speed.fail_below is None
+
+
+def test_unknown_keys_in_int8_tables_list_the_valid_ones(make_project: ProjectFactory) -> None:
+    project = make_project(
+        extra_toml='\n[calibration]\nimages = ["c"]\nallow_tiny = true\n\n[evaluation]\ndir = "e"\n'
+    )
+
+    message = _error(project.config)
+
+    assert "calibration.allow_tiny" in message and "unknown key" in message and "allow_small" in message

@@ -1,7 +1,8 @@
 """Tiny PyTorch classifiers for the export tests, built by ``model.factory`` in configs.
 
 Two healthy architectures show the exporter is not tuned to one shape of network (a plain
-CNN; a residual net with BatchNorm, whose running statistics are folded at export), and
+CNN; a residual net with BatchNorm, whose running statistics are folded at export), a
+detection-style head (``decode_head_cnn``) that INT8 must leave in float, and
 deliberately awkward ones reproduce real exporter failure modes without mocking:
 ``export_skewed_cnn`` and ``export_nan_cnn`` compute something else while being exported
 (the shape of pytorch#169178: a graph that loads and runs but is wrong), and ``gated_cnn`` has
@@ -53,6 +54,47 @@ def residual_bn(num_classes: int) -> nn.Module:
         nn.Flatten(),
         nn.Linear(12, num_classes),
     )
+
+
+class _Decode(nn.Module):
+    """A YOLO-style head tensor: class logits concatenated with pixel-scale box terms.
+
+    The classifier returns the logits sliced back out, but the Concat holds both ranges:
+    one INT8 scale over it (0-320 px) rounds every logit to a few steps (notes §3.1), so
+    the head must stay in float; its module name, ``decode``, is what the default
+    ``quantize.exclude_nodes`` pattern matches.
+    """
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.cls = nn.Linear(channels, num_classes)
+        self.box = nn.Linear(channels, 4)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        head = torch.cat([self.cls(features), 320.0 * torch.sigmoid(self.box(features))], dim=1)
+        return head[:, : self.num_classes]
+
+
+class _DecodeHeadCnn(nn.Module):
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.decode = _Decode(16, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.features(x))  # type: ignore[no-any-return]
+
+
+def decode_head_cnn(num_classes: int) -> nn.Module:
+    return _DecodeHeadCnn(num_classes)
 
 
 class _ExportSkew(nn.Module):

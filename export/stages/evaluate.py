@@ -1,0 +1,70 @@
+"""Stage: run FP32 and every INT8 artefact over the held-out evaluation set, once.
+
+One pass produces everything the INT8 gates judge: FP32 and INT8 outputs for tensor
+agreement and accuracy, and for the first ``kernel_check_images`` images the INT8 graph
+computed op by op (ORT with graph optimisations off: DequantizeLinear → float op →
+QuantizeLinear), the hardware-independent meaning of the Q/DQ graph that the fused ORT CPU
+kernels, a VNNI CPU and TensorRT should all reproduce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.evaluation import EvaluationSet, Labels, iter_evaluation_batches
+from edge.bundle.manifest import InputSpec, PreprocessSpec
+from export.runner import Logits, Runner
+
+
+@dataclass(frozen=True)
+class Int8Runners:
+    fused: Runner
+    """ORT CPU with its default graph optimisations: what a CPU box runs."""
+    reference: Runner
+    """The same file op by op, optimisations off."""
+
+
+@dataclass(frozen=True)
+class EvaluationOutputs:
+    targets: Labels
+    fp32: Logits
+    int8: dict[str, Logits]
+    """artefact key → fused ORT CPU outputs on every image."""
+    reference: dict[str, Logits]
+    """artefact key → op-by-op outputs on the first ``kernel_check_images`` images."""
+
+
+def run_evaluation(
+    evaluation: EvaluationSet,
+    preprocess: tuple[PreprocessSpec, InputSpec],
+    fp32: Runner,
+    int8: Mapping[str, Int8Runners],
+    batch: int,
+    kernel_check_images: int,
+    progress: bool = True,
+) -> EvaluationOutputs:
+    targets: list[Labels] = []
+    fp32_out: list[Logits] = []
+    int8_out: dict[str, list[Logits]] = {k: [] for k in int8}
+    ref_out: dict[str, list[Logits]] = {k: [] for k in int8}
+    seen = 0
+    for inputs, labels in iter_evaluation_batches(evaluation, preprocess, batch, progress):
+        targets.append(labels)
+        fp32_out.append(fp32(inputs))
+        for key, runners in int8.items():
+            int8_out[key].append(runners.fused(inputs))
+            if seen < kernel_check_images:
+                ref_out[key].append(runners.reference(inputs[: kernel_check_images - seen]))
+        seen += len(inputs)
+    return EvaluationOutputs(
+        targets=np.concatenate(targets),
+        fp32=np.concatenate(fp32_out),
+        int8={k: np.concatenate(v) for k, v in int8_out.items()},
+        reference={k: np.concatenate(v) for k, v in ref_out.items()},
+    )
+
+
+__all__ = ["EvaluationOutputs", "Int8Runners", "run_evaluation"]
