@@ -1,0 +1,211 @@
+"""``python -m demo build``: data set, conveyor video and trained classifier, idempotently.
+
+Each step's output records the inputs it was made from (seed, sizes, generator version,
+data fingerprint, training settings), so a step whose outputs exist and match is skipped,
+and a step whose output is half-written never looks finished: the data set directory is
+staged and renamed, the video is renamed into place before its truth file is written, and
+the training report is written after the weights. ``--force`` rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from demo.conveyor import LineSettings, write_conveyor_video
+from demo.dataset import INDEX_NAME, DatasetIndex, read_index, write_dataset
+from demo.errors import DemoBuildError
+from demo.labels import LABELS
+from demo.layout import (
+    CLASSIFIER_NAME,
+    DATA_DIR,
+    LABELS_NAME,
+    MODEL_DIR,
+    REPORT_NAME,
+    TRUTH_NAME,
+    VIDEO_NAME,
+)
+from demo.scene import GENERATOR_VERSION
+from demo.train import DEFAULT_EPOCHS, TrainReport, TrainSettings, train_classifier
+from demo.truth import LineTruth, read_truth
+from edge.bundle.manifest import sha256_file
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything a demo build depends on; a change in any of it rebuilds the steps it feeds."""
+
+    out_dir: Path
+    seed: int = 0
+    parts: int = 30
+    n_train: int = 2400
+    n_val: int = 600
+    n_test: int = 1000
+    epochs: int = DEFAULT_EPOCHS
+    force: bool = False
+    workers: int | None = None
+    line: LineSettings = field(default_factory=LineSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: Literal["data", "video", "model"]
+    action: Literal["built", "skipped"]
+    seconds: float
+    outputs: tuple[str, ...]
+    detail: str
+
+    def line(self) -> str:
+        return (
+            f"demo: {self.step:<5} {self.action:<7} {', '.join(self.outputs)}: {self.detail}"
+            f" ({self.seconds:.1f}s)"
+        )
+
+
+def _data_is_current(config: BuildConfig, data_dir: Path) -> DatasetIndex | None:
+    if config.force or not (data_dir / INDEX_NAME).is_file():
+        return None
+    try:
+        index = read_index(data_dir)
+    except DemoBuildError:
+        return None
+    wanted = {"train": config.n_train, "val": config.n_val, "test": config.n_test}
+    if index.seed != config.seed or index.sizes != wanted or index.generator != GENERATOR_VERSION:
+        return None
+    files_present = all((data_dir / item.file).is_file() for items in index.splits.values() for item in items)
+    return index if files_present else None
+
+
+def _data_step(config: BuildConfig, say: Log) -> tuple[StepResult, DatasetIndex]:
+    data_dir = config.out_dir / DATA_DIR
+    t0 = time.perf_counter()
+    index = _data_is_current(config, data_dir)
+    action: Literal["built", "skipped"] = "skipped"
+    if index is None:
+        say(f"demo: data: generating {config.n_train}/{config.n_val}/{config.n_test} frames")
+        index = write_dataset(
+            data_dir,
+            config.seed,
+            config.n_train,
+            config.n_val,
+            config.n_test,
+            workers=config.workers,
+            log=say,
+        )
+        action = "built"
+    sizes = "/".join(str(len(index.splits[s])) for s in ("train", "val", "test"))
+    detail = f"train/val/test {sizes} images, index sha256 {index.sha256[:12]}"
+    return StepResult("data", action, time.perf_counter() - t0, (str(data_dir),), detail), index
+
+
+def _video_is_current(config: BuildConfig, video: Path, truth_path: Path) -> LineTruth | None:
+    if config.force or not truth_path.is_file() or not video.is_file():
+        return None
+    try:
+        truth = read_truth(truth_path)
+    except DemoBuildError:
+        return None
+    info, line = truth.video, config.line
+    matches = (
+        info.seed == config.seed
+        and len(truth.parts) == config.parts
+        and info.generator == GENERATOR_VERSION
+        and info.fps == line.fps
+        and info.speed_px_per_frame == line.speed_px_per_frame
+        and info.defect_rate == line.defect_rate
+        and info.gap_frames == line.gap_frames
+        and info.lead_frames == line.lead_frames
+        and info.bytes == video.stat().st_size
+    )
+    return truth if matches and sha256_file(video) == info.sha256 else None
+
+
+def _video_step(config: BuildConfig, say: Log) -> StepResult:
+    video, truth_path = config.out_dir / VIDEO_NAME, config.out_dir / TRUTH_NAME
+    t0 = time.perf_counter()
+    truth = _video_is_current(config, video, truth_path)
+    action: Literal["built", "skipped"] = "skipped"
+    if truth is None:
+        say(f"demo: video: rendering {config.parts} parts")
+        truth = write_conveyor_video(video, truth_path, config.seed, config.parts, settings=config.line)
+        action = "built"
+    defects = sum(p.label != "ok" for p in truth.parts)
+    info = truth.video
+    detail = (
+        f"{len(truth.parts)} parts ({defects} defective), {info.frame_count} frames at {info.fps:g} fps, "
+        f"{info.bytes / 1e6:.1f} MB"
+    )
+    return StepResult("video", action, time.perf_counter() - t0, (str(video), str(truth_path)), detail)
+
+
+def _model_is_current(config: BuildConfig, model_dir: Path, index: DatasetIndex) -> TrainReport | None:
+    report_path = model_dir / REPORT_NAME
+    weights, labels = model_dir / CLASSIFIER_NAME, model_dir / LABELS_NAME
+    if config.force or not report_path.is_file() or not weights.is_file() or not labels.is_file():
+        return None
+    try:
+        report = TrainReport.model_validate_json(report_path.read_text(encoding="utf-8"))
+    except ValidationError:
+        return None
+    return (
+        report
+        if report.seed == config.seed
+        and report.epochs == config.epochs
+        and report.data_index_sha256 == index.sha256
+        and report.settings == config.train.record()
+        and labels.read_text(encoding="utf-8").split() == list(LABELS)
+        and sha256_file(weights) == report.classifier_sha256
+        else None
+    )
+
+
+def _model_step(config: BuildConfig, index: DatasetIndex, say: Log) -> StepResult:
+    model_dir = config.out_dir / MODEL_DIR
+    t0 = time.perf_counter()
+    report = _model_is_current(config, model_dir, index)
+    action: Literal["built", "skipped"] = "skipped"
+    if report is None:
+        say(f"demo: model: training {config.epochs} epochs on {config.train.threads} threads")
+        report = train_classifier(
+            config.out_dir / DATA_DIR,
+            model_dir,
+            seed=config.seed,
+            epochs=config.epochs,
+            settings=config.train,
+            log=say,
+        )
+        action = "built"
+    recall = ", ".join(f"{k} {v:.3f}" for k, v in report.per_class_recall.items())
+    detail = (
+        f"test accuracy {report.test_accuracy:.4f} (recall {recall}), best epoch "
+        f"{report.best_epoch}/{report.epochs}, trained in {report.seconds_total:.0f}s"
+    )
+    outputs = tuple(str(model_dir / name) for name in (CLASSIFIER_NAME, LABELS_NAME, REPORT_NAME))
+    return StepResult("model", action, time.perf_counter() - t0, outputs, detail)
+
+
+def build_demo(config: BuildConfig, say: Log) -> list[StepResult]:
+    """Run the three steps in order; each is skipped when its outputs are current."""
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    data, index = _data_step(config, say)
+    say(data.line())
+    video = _video_step(config, say)
+    say(video.line())
+    model = _model_step(config, index, say)
+    say(model.line())
+    return [data, video, model]
+
+
+__all__ = [
+    "BuildConfig",
+    "StepResult",
+    "build_demo",
+]

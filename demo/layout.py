@@ -1,0 +1,31 @@
+"""Where a demo build puts things: the one home of every output name under ``--out``.
+
+Light on purpose (no torch): ``python -m demo bundle-current`` and the scorers read these
+names without paying for a torch import.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DATA_DIR: Final = "data"
+VIDEO_NAME: Final = "line.mp4"
+TRUTH_NAME: Final = "line.truth.json"
+MODEL_DIR: Final = "model"
+BUNDLE_DIR: Final = "bundle"  # written by lepton-export from MODEL_DIR, not by demo
+
+CLASSIFIER_NAME: Final = "classifier.pt"
+LABELS_NAME: Final = "labels.txt"
+REPORT_NAME: Final = "train_report.json"
+"""The three files of MODEL_DIR; the report is written last."""
+
+__all__ = [
+    "BUNDLE_DIR",
+    "CLASSIFIER_NAME",
+    "DATA_DIR",
+    "LABELS_NAME",
+    "MODEL_DIR",
+    "REPORT_NAME",
+    "TRUTH_NAME",
+    "VIDEO_NAME",
+]

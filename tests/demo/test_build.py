@@ -1,0 +1,108 @@
+"""``python -m demo build``: every step built once, skipped when current, redone when not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from demo.build import BuildConfig, StepResult, build_demo
+from demo.bundle_check import bundle_staleness
+from demo.labels import INPUT, LABELS, PREPROCESS
+from demo.layout import BUNDLE_DIR, CLASSIFIER_NAME, MODEL_DIR, REPORT_NAME
+from edge.bundle.manifest import (
+    DecoderSpec,
+    Manifest,
+    ModelInfo,
+    OutputSpec,
+    Toolchain,
+    describe_artifact,
+    sha256_file,
+    write_manifest,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tiny(out: Path) -> BuildConfig:
+    return BuildConfig(out_dir=out, parts=1, n_train=4, n_val=2, n_test=2, epochs=1, workers=1)
+
+
+def _actions(results: list[StepResult]) -> dict[str, str]:
+    return {r.step: r.action for r in results}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    results = build_demo(_tiny(out), lambda _: None)
+    assert _actions(results) == {"data": "built", "video": "built", "model": "built"}
+    return out
+
+
+def test_second_build_skips_every_step(built: Path) -> None:
+    lines: list[str] = []
+    results = build_demo(_tiny(built), lines.append)
+    assert _actions(results) == {"data": "skipped", "video": "skipped", "model": "skipped"}
+    assert any("line.mp4" in line and "skipped" in line for line in lines)
+
+
+def test_interrupted_training_is_redone(built: Path) -> None:
+    """Weights without a report are what a kill between the two writes leaves behind."""
+    (built / MODEL_DIR / REPORT_NAME).unlink()
+    results = build_demo(_tiny(built), lambda _: None)
+    assert _actions(results) == {"data": "skipped", "video": "skipped", "model": "built"}
+
+
+def test_a_changed_video_is_rebuilt(built: Path) -> None:
+    video = built / "line.mp4"
+    video.write_bytes(video.read_bytes()[:-10])
+    results = build_demo(_tiny(built), lambda _: None)
+    assert _actions(results)["video"] == "built"
+
+
+def test_cli_reports_skipped_steps_as_json(built: Path) -> None:
+    cmd = [sys.executable, "-m", "demo", "build", "--out", str(built), "--parts", "1"]
+    cmd += ["--images", "4", "2", "2", "--epochs", "1", "--json"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [step["action"] for step in json.loads(done.stdout)] == ["skipped", "skipped", "skipped"]
+
+
+def _bundle_from(out: Path, weights: Path) -> None:
+    bundle = out / BUNDLE_DIR
+    bundle.mkdir(exist_ok=True)
+    (bundle / "model.fp32.onnx").write_bytes(b"stand-in graph")
+    manifest = Manifest(
+        created_at=datetime.now(timezone.utc),
+        model=ModelInfo(name="demo", version="1", task="classification", source_sha256=sha256_file(weights)),
+        labels=LABELS,
+        input=INPUT,
+        preprocess=PREPROCESS,
+        outputs=(OutputSpec(name="logits", shape=("N", len(LABELS)), semantics="class_logits"),),
+        decoder=DecoderSpec(kind="classification", output="logits"),
+        artifacts=(describe_artifact(bundle, "model.fp32.onnx", "model", precision="fp32"),),
+        toolchain=Toolchain(python="3", lepton="0"),
+    )
+    write_manifest(bundle, manifest)
+
+
+def test_bundle_current_follows_the_checkpoint(built: Path, tmp_path: Path) -> None:
+    missing = bundle_staleness(built)
+    assert missing is not None and "lepton-export" in missing  # no bundle yet: stale, says how
+    weights = built / MODEL_DIR / CLASSIFIER_NAME
+    _bundle_from(built, weights)
+    assert bundle_staleness(built) is None
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"another checkpoint")
+    _bundle_from(built, other)
+    reason = bundle_staleness(built)
+    assert reason is not None and "another checkpoint" in reason
+    cmd = [sys.executable, "-m", "demo", "bundle-current", "--out", str(built)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "exported from another checkpoint" in done.stderr
