@@ -47,7 +47,7 @@ rm -f "$OUT/alerts.jsonl"
 "$BIN/lepton-edge" tail --prefix lepton/demo-box --client-id lepton-demo-operator \
     --jsonl "$OUT/alerts.jsonl" &
 TAIL_PID=$!
-trap 'kill -INT $TAIL_PID 2>/dev/null || true' EXIT
+trap 'kill -TERM $TAIL_PID 2>/dev/null || true' EXIT
 sleep 1
 "$BIN/lepton-edge" run --config demo/lepton-edge.toml 2> "$OUT/daemon.log" || {
     echo "demo: lepton-edge failed; its log:" >&2
@@ -55,7 +55,7 @@ sleep 1
     exit 1
 }
 sleep 1
-kill -INT $TAIL_PID 2>/dev/null || true
+kill -TERM $TAIL_PID 2>/dev/null || true  # background jobs of a script ignore SIGINT
 wait $TAIL_PID 2>/dev/null || true
 trap - EXIT
 

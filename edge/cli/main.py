@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,9 +52,14 @@ def _check_config(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # same clean exit as Ctrl-C: disconnect, exit 0
+
+
 def _tail(args: argparse.Namespace) -> int:
     from edge.consumer.tail import TailOptions, tail
 
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     options = TailOptions(
         host=args.host,
         port=args.port,

@@ -196,6 +196,7 @@ def run_daemon(config: LeptonConfig) -> int:
         worker.join(timeout_s=2.0)
     outbox.close()
     served.engine.close()
+    log.info("lepton-edge stopped")
     if pipeline.source_errors and code == exitcodes.OK:
         raise pipeline.source_errors[0]
     return code
