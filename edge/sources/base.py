@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import abc
 import threading
+import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,19 @@ class FrameSource(abc.ABC):
         self.camera = camera
         self.state: SourceState = "starting"
         self._stop_requested = threading.Event()
+        self._seq = 0
+
+    def _stamp(self, image: npt.NDArray[Any]) -> Frame:
+        """Wrap a just-captured image with the next frame number and the capture times."""
+        frame = Frame(
+            camera=self.camera,
+            seq=self._seq,
+            captured_at_ms=time.time_ns() // 1_000_000,
+            captured_mono_ns=time.monotonic_ns(),
+            image=np.asarray(image, dtype=np.uint8),
+        )
+        self._seq += 1
+        return frame
 
     def request_stop(self) -> None:
         """Ask a blocked ``read`` to give up soon; safe from any thread (``close`` is not)."""

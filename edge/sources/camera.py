@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 import cv2
-import numpy as np
 
 from edge.backoff import Backoff
 from edge.sources.base import Frame, FrameSource
@@ -29,7 +27,6 @@ class CameraSource(FrameSource):
         self._config = config
         self._capture: cv2.VideoCapture | None = None
         self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
-        self._seq = 0
 
     def _connect(self) -> cv2.VideoCapture | None:
         uri = self._config.uri
@@ -79,15 +76,7 @@ class CameraSource(FrameSource):
                 continue
             self._backoff.reset()
             self.state = "streaming"
-            frame = Frame(
-                camera=self.camera,
-                seq=self._seq,
-                captured_at_ms=time.time_ns() // 1_000_000,
-                captured_mono_ns=time.monotonic_ns(),
-                image=np.asarray(image, dtype=np.uint8),
-            )
-            self._seq += 1
-            return frame
+            return self._stamp(image)
         return None
 
     def close(self) -> None:

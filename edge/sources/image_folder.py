@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from edge.errors import SourceError
 from edge.sources.base import Frame, FrameSource
@@ -25,7 +23,6 @@ class ImageFolderSource(FrameSource):
         self._config = config
         self._paths: list[Path] = []
         self._index = 0
-        self._seq = 0
         self._pacer: FramePacer | None = None
 
     def open(self) -> None:
@@ -57,15 +54,7 @@ class ImageFolderSource(FrameSource):
                 continue
             if self._pacer is not None:
                 self._pacer.wait()
-            frame = Frame(
-                camera=self.camera,
-                seq=self._seq,
-                captured_at_ms=time.time_ns() // 1_000_000,
-                captured_mono_ns=time.monotonic_ns(),
-                image=np.asarray(image, dtype=np.uint8),
-            )
-            self._seq += 1
-            return frame
+            return self._stamp(image)
 
     def close(self) -> None:
         self._paths = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import cv2
 import numpy as np
@@ -24,7 +23,6 @@ class VideoFileSource(FrameSource):
         self._config = config
         self._capture: cv2.VideoCapture | None = None
         self._pacer: FramePacer | None = None
-        self._seq = 0
         self._pending: np.ndarray | None = None
         self.fps = 0.0
 
@@ -72,15 +70,7 @@ class VideoFileSource(FrameSource):
                 return None
         if self._pacer is not None:
             self._pacer.wait()
-        frame = Frame(
-            camera=self.camera,
-            seq=self._seq,
-            captured_at_ms=time.time_ns() // 1_000_000,
-            captured_mono_ns=time.monotonic_ns(),
-            image=np.asarray(image, dtype=np.uint8),
-        )
-        self._seq += 1
-        return frame
+        return self._stamp(image)
 
     def close(self) -> None:
         if self._capture is not None:
