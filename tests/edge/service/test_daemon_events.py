@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import cv2
 import jsonschema
+import numpy as np
+import pytest
 
 from tests.conftest import MODELS, REPO
 from tests.support.daemon import daemon_config, lepton_edge, write_config
@@ -64,3 +68,39 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
     assert events[0]["model"]["backend"] == "ort-cpu" and events[0]["model"]["precision"] == "fp32"
     states = [json.loads(m.payload)["state"] for m in status]
     assert states[0] == "online" and states[-1] == "stopped"
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_event_identity_and_snapshots_on_the_wire(tmp_path: Path, broker: Broker, protocol: str) -> None:
+    video = tmp_path / "line.mp4"
+    write_color_video(video, [(GRAY, 10), (RED, 8), (GRAY, 10)])
+    config = write_config(
+        tmp_path / "lepton.toml",
+        daemon_config(
+            bundle=MODELS / "color_bundle", video=video, port=broker.port, state_dir=tmp_path / "state"
+        ).replace("keepalive_s = 10", f'keepalive_s = 10\nprotocol = "{protocol}"'),
+    )
+    sub = Subscriber(broker.port, "lepton/box-1/#")
+    try:
+        result = lepton_edge("run", "--config", str(config))
+        assert result.returncode == 0, result.stderr
+        received = sub.wait_for("/events", 2)
+        snapshots = [m for m in sub.wait_for("", 4) if "/snapshots/" in m.topic]
+        # a second run on the same state dir: seq keeps rising (persisted, not per process)
+        assert lepton_edge("run", "--config", str(config)).returncode == 0
+        both_runs = sub.wait_for("/events", 4)
+    finally:
+        sub.close()
+
+    new = json.loads(received[0].payload)
+    if protocol == "5":  # MQTT 5 user property, so brokers and bridges can dedup without parsing
+        assert received[0].properties == {"event_id": new["event_id"]}
+    (snapshot,) = snapshots
+    assert snapshot.topic == new["snapshot"]["topic"] == f"lepton/box-1/cam1/snapshots/{new['event_id']}"
+    assert hashlib.sha256(snapshot.payload).hexdigest() == new["snapshot"]["sha256"]
+    image = cv2.imdecode(np.frombuffer(snapshot.payload, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape == (48, 64, 3)
+    kept = tmp_path / "state" / "snapshots" / f"{new['event_id']}.jpg"
+    assert kept.read_bytes() == snapshot.payload
+    seqs = [json.loads(m.payload)["seq"] for m in both_runs]
+    assert len(seqs) == 4 and seqs == sorted(seqs) and len(set(seqs)) == 4
