@@ -36,6 +36,8 @@ MAX_BACKOFF_S = 300.0
 class _InFlight:
     row_id: int
     sent_mono: float
+    superseded: bool = False
+    """Sent again under a newer mid; a late PUBACK for this one still proves delivery."""
 
 
 class OutboxSender:
@@ -76,7 +78,7 @@ class OutboxSender:
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight)
+        return sum(not e.superseded for e in self._in_flight.values())
 
     def _run(self) -> None:
         try:
@@ -102,9 +104,11 @@ class OutboxSender:
             if entry is None:
                 continue  # a PUBACK for a row already re-fed under a new mid
             if ack.reason_code < 0x80:
-                delivered.append(entry.row_id)
-                self.ack_latency_ms.append((time.monotonic() - entry.sent_mono) * 1000.0)
-            else:
+                if entry.row_id not in delivered:
+                    delivered.append(entry.row_id)
+                    self.ack_latency_ms.append((time.monotonic() - entry.sent_mono) * 1000.0)
+                self._forget_row(entry.row_id)
+            elif not entry.superseded:
                 self._refused(entry.row_id, ack)
         if delivered:
             # Acks that arrived together are forgotten in one transaction: one fsync, not one each.
@@ -112,6 +116,11 @@ class OutboxSender:
             self.delivered += len(delivered)
             if self._alarms.active().get(ALARM_REFUSING) and not self._retry_at:
                 self._alarms.clear(ALARM_REFUSING)
+
+    def _forget_row(self, row_id: int) -> None:
+        """Drop every mid still tracked for a delivered row (the one re-sent and the original)."""
+        for mid in [m for m, e in self._in_flight.items() if e.row_id == row_id]:
+            del self._in_flight[mid]
 
     def _refused(self, row_id: int, ack: Ack) -> None:
         reason = f"0x{ack.reason_code:02X} {ack.reason}"
@@ -137,13 +146,13 @@ class OutboxSender:
             for entry in self._in_flight.values():
                 entry.sent_mono = now
         for mid, entry in list(self._in_flight.items()):
-            if now - entry.sent_mono > self._config.stuck_after_s:
-                log.warning(
-                    "outbox row %d unacknowledged for %.0f s; sending it again",
-                    entry.row_id,
-                    now - entry.sent_mono,
-                )
-                del self._in_flight[mid]
+            age_s = now - entry.sent_mono
+            if entry.superseded:
+                if age_s > 10 * self._config.stuck_after_s:
+                    del self._in_flight[mid]  # its PUBACK is not coming; bound the bookkeeping
+            elif age_s > self._config.stuck_after_s:
+                log.warning("outbox row %d unacknowledged for %.0f s; sending it again", entry.row_id, age_s)
+                entry.superseded = True
                 self.resent_stuck += 1
 
     def _payload(self, row: OutboxRow) -> bytes | None:
@@ -155,10 +164,10 @@ class OutboxSender:
             return None
 
     def _feed(self) -> None:
-        free = self._window - len(self._in_flight)
+        free = self._window - self.in_flight
         if free <= 0:
             return
-        busy = {e.row_id for e in self._in_flight.values()}
+        busy = {e.row_id for e in self._in_flight.values() if not e.superseded}
         now = time.monotonic()
         waiting = {row_id for row_id, at in self._retry_at.items() if at > now}
         for row in self._outbox.pending(limit=free, exclude=busy | waiting):

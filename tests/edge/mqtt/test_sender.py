@@ -1,0 +1,68 @@
+"""The sender's delivery rules on a real outbox and a real broker: reason codes, stuck rows."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from edge.alarms import Alarms
+from edge.config.models import MqttConfig, OutboxConfig
+from edge.mqtt.link import Ack, MqttLink
+from edge.mqtt.sender import ALARM_REFUSING, OutboxSender
+from edge.outbox.store import ALARM_DEAD_LETTER, NewMessage, Outbox
+from tests.support.mosquitto import Broker
+from tests.support.subscriber import Subscriber
+
+
+def _parts(tmp_path: Path, port: int, config: OutboxConfig) -> tuple[Outbox, MqttLink, OutboxSender, Alarms]:
+    alarms = Alarms()
+    outbox = Outbox(tmp_path / "outbox.db", config, alarms)
+    link = MqttLink(
+        MqttConfig(port=port), f"test-{tmp_path.name[-8:]}", "t/status", lambda: b"offline", alarms
+    )
+    return outbox, link, OutboxSender(outbox, link, 20, config, alarms), alarms
+
+
+def _commit(outbox: Outbox, n: int) -> None:
+    for i in range(n):
+        outbox.commit(
+            [NewMessage(key=f"e{i}/new", topic="t/cam/events", render=lambda seq: str(seq).encode())]
+        )
+
+
+def test_refusals_are_retried_or_dead_lettered_never_dropped(tmp_path: Path) -> None:
+    outbox, _link, sender, alarms = _parts(tmp_path, 1, OutboxConfig(ambiguous_attempts=2))
+    _commit(outbox, 3)
+    quota, too_large, unspecified = (r.row_id for r in outbox.pending(limit=3))
+    sender._refused(quota, Ack(1, 0x97, "Quota exceeded"))
+    sender._refused(too_large, Ack(2, 0x95, "Packet too large"))
+    sender._refused(unspecified, Ack(3, 0x80, "Unspecified error"))
+    assert [r.row_id for r in outbox.pending(limit=3)] == [quota, unspecified]  # kept for a retry
+    assert ALARM_REFUSING in alarms.active() and ALARM_DEAD_LETTER in alarms.active()
+    sender._refused(unspecified, Ack(4, 0x80, "Unspecified error"))  # second ambiguous refusal
+    assert [r.row_id for r in outbox.pending(limit=3)] == [quota]
+    dead = outbox._db.execute("SELECT id, reason FROM dead_letter ORDER BY id").fetchall()
+    assert [row_id for row_id, _ in dead] == [too_large, unspecified]
+    outbox.close()
+
+
+def test_rows_stuck_in_flight_are_sent_again_and_delivered_once_acked(tmp_path: Path, broker: Broker) -> None:
+    # A stuck timer far below the broker's round trip forces the re-send path on every row.
+    outbox, link, sender, _alarms = _parts(tmp_path, broker.port, OutboxConfig(stuck_after_s=0.001))
+    sub = Subscriber(broker.port, "t/cam/events")
+    _commit(outbox, 50)
+    link.start()
+    sender.start()
+    try:
+        deadline = time.monotonic() + 30
+        while outbox.depth()[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert outbox.depth()[0] == 0
+        received = {m.payload for m in sub.wait_for("/events", 50)}
+    finally:
+        sender.stop()
+        link.stop("t/status", b"stopped")
+        sub.close()
+    assert received == {str(i).encode() for i in range(50)}
+    assert sender.resent_stuck > 0
+    outbox.close()
