@@ -1,16 +1,17 @@
 """Train the demo classifier on the generated data set, on the CPU, in a few minutes.
 
 Every image goes through ``edge.preprocess.preprocess_batch`` with the spec the bundle
-will carry, once, into an in-memory tensor cache: the network learns on exactly the
-tensors the daemon will feed it. Augmentation then works on those tensors (flips,
-brightness/contrast in pixel units) so it never needs a second preprocessing path.
+will carry, once, into an in-memory tensor cache (``demo.tensor_cache``): the network
+learns on exactly the tensors the daemon will feed it. Augmentation (``demo.augment``)
+then works on those tensors, so there is no second preprocessing path.
 
-Most epochs train on crops of those tensors that contain the labelled defect (or any
-crop of an "ok" frame). The network is fully convolutional with a global max pool, so
-what it learns on a crop holds on the whole frame, and a crop costs a quarter of a frame:
-a defect a few pixels wide is found in four times as many steps per second. The last
-epochs run on whole frames, which settles batch-norm statistics and the frame context
-(rails, pad rows, parts cut by the edge) the daemon will see.
+Most epochs train on crops of those tensors that hold the labelled defect (for "ok"
+frames, mostly crops of the plate: clean metal, edges and holes are the negatives that
+matter). The network is fully convolutional with a global max pool, so what it learns on
+a crop holds on the whole frame, and a crop costs a quarter of a frame: a defect a few
+pixels wide is found in four times as many steps per second. The last epochs run on whole
+frames, which settles batch-norm statistics and the frame context (rails, pad rows, parts
+cut by the edge) the daemon will see.
 """
 
 from __future__ import annotations
@@ -19,39 +20,30 @@ import copy
 import dataclasses
 import io
 import json
-import math
 import sys
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, TextIO
 
-import cv2
-import numpy as np
-import numpy.typing as npt
 import torch
 from pydantic import Field
 from torch import nn
 
-from demo.dataset import DatasetIndex, DatasetItem, read_index
+from demo.augment import Augmentation, augment, crop_batch
+from demo.dataset import DatasetIndex, read_index
 from demo.errors import DemoBuildError
-from demo.labels import FRAME_HEIGHT_PX, FRAME_WIDTH_PX, INPUT, LABELS, PREPROCESS, label_index
+from demo.labels import LABELS
 from demo.layout import CLASSIFIER_NAME, LABELS_NAME, REPORT_NAME
 from demo.model import build_classifier
+from demo.tensor_cache import TensorSplit, load_split
 from edge.atomic_write import write_bytes_atomic, write_text_atomic
 from edge.bundle.manifest import sha256_file
-from edge.preprocess import letterbox_geometry, preprocess_batch
 from edge.strict_model import StrictModel
 
 REPORT_SCHEMA: Final = "lepton.demo.train-report/1"
 DEFAULT_EPOCHS: Final = 27
-
-_PREPROCESS_CHUNK = 64
-
-Box = tuple[float, float, float, float]
-"""(x0, y0, x1, y1) in model-input pixels."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +53,10 @@ class TrainSettings:
     full_frame_epochs: int = 3  # the last epochs; the ones before train on crops
     batch_size: int = 32  # whole frames
     crop_batch_size: int = 64
-    crop_hw: tuple[int, int] = (64, 80)  # input pixels: a quarter of the 128x160 input
-    plate_crop_share: float = 0.75  # crops of "ok" frames centred on the plate, when there is one
     learning_rate: float = 2e-3
     weight_decay: float = 5e-4
     threads: int = 2
-    vertical_flip: bool = True
-    brightness_gain: tuple[float, float] = (0.75, 1.25)
-    brightness_shift: float = 20.0  # pixel units (0..255)
+    augmentation: Augmentation = field(default_factory=Augmentation)
 
     def record(self) -> dict[str, object]:
         """The settings as JSON values, as the report stores and the build compares them."""
@@ -121,158 +109,7 @@ class TrainReport(StrictModel):
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
 
 
-@dataclass(frozen=True)
-class _Split:
-    images: torch.Tensor  # (N, 3, H, W) float32, preprocessed
-    targets: torch.Tensor  # (N,) int64
-    boxes: tuple[Box | None, ...]  # defect box in input pixels
-    part_boxes: tuple[Box | None, ...]  # plate box in input pixels
-    items: tuple[DatasetItem, ...]
-
-
-def _decode(data_dir: Path, item: DatasetItem) -> npt.NDArray[np.uint8]:
-    path = data_dir / item.file
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DemoBuildError(
-            f"data set {data_dir}: {item.file} is listed in index.json but missing; "
-            "regenerate the data set with `python -m demo build --force`"
-        ) from None
-    frame = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if frame is None:
-        raise DemoBuildError(
-            f"data set {data_dir}: {item.file} is not a decodable JPEG; "
-            "regenerate the data set with `python -m demo build --force`"
-        )
-    return np.asarray(frame, dtype=np.uint8)
-
-
-def load_split(data_dir: Path, items: Sequence[DatasetItem], threads: int) -> _Split:
-    """Decode and preprocess a split with ``preprocess_batch``, ``threads`` chunks at a time."""
-    out = np.empty((len(items), 3, INPUT.height, INPUT.width), dtype=np.float32)
-
-    def work(start: int) -> None:
-        chunk = items[start : start + _PREPROCESS_CHUNK]
-        frames = [_decode(data_dir, item) for item in chunk]
-        out[start : start + len(chunk)] = preprocess_batch(frames, PREPROCESS, INPUT)
-
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        list(pool.map(work, range(0, len(items), _PREPROCESS_CHUNK)))
-    targets = torch.tensor([label_index(item.label) for item in items], dtype=torch.int64)
-    boxes = tuple(_input_box(item.box) for item in items)
-    part_boxes = tuple(_input_box(item.part_box) for item in items)
-    return _Split(torch.from_numpy(out), targets, boxes, part_boxes, tuple(items))
-
-
-def _input_box(box: tuple[int, int, int, int] | None) -> Box | None:
-    """A frame-pixel box in model-input pixels, through the same letterbox as preprocessing."""
-    if box is None:
-        return None
-    rh, _rw, top, left = letterbox_geometry((FRAME_HEIGHT_PX, FRAME_WIDTH_PX), (INPUT.height, INPUT.width))
-    k = rh / FRAME_HEIGHT_PX
-    x0, y0, x1, y1 = box
-    return (x0 * k + left, y0 * k + top, x1 * k + left, y1 * k + top)
-
-
-def _flipped(box: Box | None, flips: torch.Tensor) -> Box | None:
-    """``box`` after the (horizontal, vertical) flips ``augment`` applied to its input."""
-    if box is None:
-        return None
-    x0, y0, x1, y1 = box
-    if bool(flips[0]):
-        x0, x1 = INPUT.width - x1, INPUT.width - x0
-    if bool(flips[1]):
-        y0, y1 = INPUT.height - y1, INPUT.height - y0
-    return (x0, y0, x1, y1)
-
-
-def _randint(lo: int, hi: int, generator: torch.Generator) -> int:
-    return int(torch.randint(lo, hi + 1, (1,), generator=generator))
-
-
-def _crop_origin(
-    defect: Box | None,
-    part: Box | None,
-    settings: TrainSettings,
-    generator: torch.Generator,
-) -> tuple[int, int]:
-    """Top-left (y, x) of a crop: one holding the whole defect when there is one, else one
-    centred on the plate when there is one (clean metal, edges and holes are the negatives
-    that matter), else anywhere."""
-    ch, cw = settings.crop_hw
-    y_hi, x_hi = INPUT.height - ch, INPUT.width - cw
-    if defect is not None:
-        x0, y0, x1, y1 = defect
-        x_lo, x_hi = max(0, math.ceil(x1) - cw), min(x_hi, math.floor(x0))
-        y_lo, y_hi = max(0, math.ceil(y1) - ch), min(y_hi, math.floor(y0))
-        assert x_lo <= x_hi and y_lo <= y_hi, f"defect box {defect} does not fit a {cw}x{ch} crop"
-        return _randint(y_lo, y_hi, generator), _randint(x_lo, x_hi, generator)
-    if part is not None and torch.rand(1, generator=generator).item() < settings.plate_crop_share:
-        x0, y0, x1, y1 = part
-        cx = _randint(max(0, math.floor(x0)), min(INPUT.width - 1, math.ceil(x1) - 1), generator)
-        cy = _randint(max(0, math.floor(y0)), min(INPUT.height - 1, math.ceil(y1) - 1), generator)
-        return min(max(0, cy - ch // 2), y_hi), min(max(0, cx - cw // 2), x_hi)
-    return _randint(0, y_hi, generator), _randint(0, x_hi, generator)
-
-
-def _crop_batch(
-    batch: torch.Tensor,
-    split: _Split,
-    idx: list[int],
-    flips: torch.Tensor,
-    settings: TrainSettings,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """A crop of each (already flipped) input, placed by ``_crop_origin`` on the flipped boxes."""
-    ch, cw = settings.crop_hw
-    out = torch.empty((batch.shape[0], 3, ch, cw), dtype=batch.dtype)
-    for i, n in enumerate(idx):
-        defect = _flipped(split.boxes[n], flips[i])
-        part = _flipped(split.part_boxes[n], flips[i])
-        y, x = _crop_origin(defect, part, settings, generator)
-        out[i] = batch[i, :, y : y + ch, x : x + cw]
-    return out
-
-
-def adjust_brightness(batch: torch.Tensor, gain: torch.Tensor, shift_px: torch.Tensor) -> torch.Tensor:
-    """What preprocessing gives for frames whose pixels were p → gain*p + shift_px (before clipping).
-
-    With x = (p*scale - m)/s this is x → gain*x + (gain-1)*m/s + shift_px*scale/s, per channel.
-    Only the image rows change: the letterbox pad rows keep their constant value, as they do
-    in every real frame. ``gain`` and ``shift_px`` broadcast as (N, 1, 1, 1).
-    """
-    mean = torch.tensor(PREPROCESS.mean, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(PREPROCESS.std, dtype=torch.float32).view(1, 3, 1, 1)
-    rh, _rw, top, _left = letterbox_geometry((FRAME_HEIGHT_PX, FRAME_WIDTH_PX), (INPUT.height, INPUT.width))
-    rows = slice(top, top + rh)
-    out = batch.clone()
-    out[:, :, rows] = gain * batch[:, :, rows] + (gain - 1) * mean / std
-    out[:, :, rows] += shift_px * PREPROCESS.scale / std
-    return out
-
-
-def augment(
-    batch: torch.Tensor, generator: torch.Generator, settings: TrainSettings
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random flips and brightness/contrast change; returns the batch and its (N, 2) flips.
-
-    Flips (horizontal, vertical) keep the letterbox layout because its pad is symmetric;
-    a plate seen upside down is still a plate, and its defects keep their kind.
-    """
-    n = batch.shape[0]
-    flips = torch.rand(n, 2, generator=generator) < 0.5
-    if not settings.vertical_flip:
-        flips[:, 1] = False
-    batch = torch.where(flips[:, 0].view(n, 1, 1, 1), batch.flip(3), batch)
-    batch = torch.where(flips[:, 1].view(n, 1, 1, 1), batch.flip(2), batch)
-    lo, hi = settings.brightness_gain
-    gain = lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=generator)
-    shift = settings.brightness_shift * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1)
-    return adjust_brightness(batch, gain, shift), flips
-
-
-def _evaluate(model: nn.Module, split: _Split, batch_size: int) -> tuple[float, torch.Tensor]:
+def _evaluate(model: nn.Module, split: TensorSplit, batch_size: int) -> tuple[float, torch.Tensor]:
     """Mean cross-entropy and the predicted class of every image."""
     model.eval()
     losses, preds = [], []
@@ -304,7 +141,7 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
 
 def _train_epoch(
     model: nn.Module,
-    split: _Split,
+    split: TensorSplit,
     opt: _Optimizer,
     generator: torch.Generator,
     settings: TrainSettings,
@@ -317,9 +154,9 @@ def _train_epoch(
     total = 0.0
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        x, flips = augment(split.images[idx], generator, settings)
+        x, flips = augment(split.images[idx], generator, settings.augmentation)
         if crop:
-            x = _crop_batch(x, split, idx.tolist(), flips, settings, generator)
+            x = crop_batch(x, split, idx.tolist(), flips, settings.augmentation, generator)
         x = x.contiguous(memory_format=torch.channels_last)
         loss = nn.functional.cross_entropy(model(x), split.targets[idx])
         optimizer.zero_grad(set_to_none=True)
@@ -483,9 +320,6 @@ __all__ = [
     "DEFAULT_EPOCHS",
     "TrainReport",
     "TrainSettings",
-    "adjust_brightness",
-    "augment",
     "load_classifier",
-    "load_split",
     "train_classifier",
 ]
