@@ -43,7 +43,7 @@ from edge.bundle.manifest import sha256_file
 from edge.strict_model import StrictModel
 
 REPORT_SCHEMA: Final = "lepton.demo.train-report/1"
-DEFAULT_EPOCHS: Final = 27
+DEFAULT_EPOCHS: Final = 40
 
 
 @dataclass(frozen=True)
