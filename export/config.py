@@ -52,6 +52,11 @@ class ModelConfig(StrictModel):
     torchscript: ConfigPath | None = Field(
         default=None, description="A TorchScript file, instead of factory + weights."
     )
+    exported_program: ConfigPath | None = Field(
+        default=None,
+        description="A torch.export program saved with torch.export.save (.pt2), instead of "
+        "factory + weights; its batch dimension must cover 1..[input] batch_max.",
+    )
     module_path: tuple[ConfigPath, ...] = Field(
         default=(),
         description="Directories put on sys.path to import the factory; "
@@ -73,14 +78,24 @@ class ModelConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
-        if self.torchscript is not None and (self.factory is not None or self.weights is not None):
-            raise ValueError(
-                "set either torchscript, or factory and weights, not both; remove the source you do not mean"
+        given = [
+            name
+            for name, present in (
+                ("factory + weights", self.factory is not None or self.weights is not None),
+                ("torchscript", self.torchscript is not None),
+                ("exported_program", self.exported_program is not None),
             )
-        if self.torchscript is None and (self.factory is None or self.weights is None):
+            if present
+        ]
+        if len(given) > 1:
+            raise ValueError(
+                f"set one model source, not {' and '.join(given)}; remove the ones you do not mean"
+            )
+        if not given or (given == ["factory + weights"] and (self.factory is None or self.weights is None)):
             raise ValueError(
                 "a model source is needed: set factory = 'pkg.module:function' and "
-                "weights = 'state_dict.pt', or torchscript = 'model.pt'"
+                "weights = 'state_dict.pt', or torchscript = 'model.pt', or "
+                "exported_program = 'model.pt2' (torch.export.save)"
             )
         return self
 
@@ -122,12 +137,19 @@ class OutputConfig(StrictModel):
 
 
 class ExporterConfig(StrictModel):
-    """``[export]``: which torch.onnx exporter to use (a per-model switch, see the notes §2)."""
+    """``[export]``: which torch.onnx exporter to use (a per-model switch, see the notes §2),
+    and whether to simplify the graph it writes."""
 
     exporter: ExporterChoice = Field(
         default="auto",
         description="auto: dynamo, then the TorchScript exporter if dynamo fails; "
         "dynamo or legacy: that one only.",
+    )
+    simplify: bool = Field(
+        default=False,
+        description="Simplify the exported graph with onnxslim (constant folding, redundant nodes); "
+        "the graph checks and the FP32 parity gate then run on the simplified graph, and a "
+        "simplifier failure keeps the exported graph with a warning.",
     )
 
 

@@ -3,9 +3,11 @@
     inputs   labels → samples (seeded draw, decoded, preprocessed by edge.preprocess)
     int8     (with [calibration]) evaluation set found and hashed → calibration candidates,
              refused if any is an evaluation image → seeded draw → decoded, preprocessed
-    model    factory + state_dict, or TorchScript; classes checked against the labels
+    model    factory + state_dict, TorchScript, or a torch.export program; classes checked
+             against the labels
     bundle   (in a staging directory; published only if every stage passes)
-             export ONNX → graph checks → FP32 parity gate → golden set
+             export ONNX → graph checks → [simplify → graph checks again] → FP32 parity
+             gate → golden set
              → [INT8 (export/int8.py): quant_pre_process → ranges → quantize → graph
                 checks → evaluation → tensor agreement, accuracy, speed gates → plots]
              → reports → labels + manifest → verify
@@ -44,6 +46,7 @@ from export.stages.onnx_export import OPSET, ExportedGraph, ExportRequest, expor
 from export.stages.parity import ParityResult, build_parity_cases, compare_outputs
 from export.stages.reports import ExportReport, SamplesSummary, write_reports
 from export.stages.samples import SampleSet, load_frames, select_samples, uniform_frame
+from export.stages.simplify import SimplifyReport, check_simplifier_installed, simplify_graph
 from export.stages.toolchain import collect_toolchain
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,8 @@ def build_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> 
     started = time.monotonic()
     out_dir = out_dir.resolve()
     check_bundle_target(out_dir)
+    if config.export.simplify:
+        check_simplifier_installed()
     inputs = _read_inputs(config, progress)
     model = load_model(config.model, inputs.labels, config.input)
     log.info("loaded %s (%s, %d classes)", config.model.name, model.source, model.num_classes)
@@ -105,12 +110,19 @@ class _Fp32:
 
     exported: ExportedGraph
     graph: GraphReport
+    """The checks of the graph that ships: the simplified one when simplification applied."""
+    simplify: SimplifyReport | None
     ort: OrtCpuModel
     parity: ParityResult
 
     @property
     def checks(self) -> tuple[CheckResult, ...]:
-        return (self.graph.as_check(), self.parity.as_check("parity_fp32"))
+        simplify = (self.simplify.as_check(),) if self.simplify else ()
+        return (self.graph.as_check(), *simplify, self.parity.as_check("parity_fp32"))
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return (self.simplify.warning,) if self.simplify and self.simplify.warning else ()
 
 
 def _build_in(
@@ -147,7 +159,7 @@ def _build_in(
         calibration=int8.manifest_calibration if int8 else None,
     )
     write_bundle_manifest(stage, contents)
-    return int8.warnings if int8 else ()
+    return fp32.warnings + (int8.warnings if int8 else ())
 
 
 def _export_fp32(
@@ -162,8 +174,13 @@ def _export_fp32(
         example=inputs.batch[: min(2, spec.batch_max)],
     )
     exported = export_onnx(model, stage / FP32_MODEL, request)
-    expectation = GraphExpectation(*names, spec.height, spec.width, model.num_classes, spec.batch_max > 1)
+    expectation = GraphExpectation(
+        *names, spec.height, spec.width, model.num_classes, model.exports_dynamic_batch(spec.batch_max)
+    )
     graph = check_graph(exported.path, expectation)
+    simplify: SimplifyReport | None = None
+    if config.export.simplify:
+        graph, simplify = simplify_graph(exported.path, expectation, graph)
     ort_fp32 = OrtCpuModel.load(exported.path, *names)
     black, white = (preprocess_batch([uniform_frame(spec, v)], config.preprocess, spec) for v in (0, 255))
     parity = compare_outputs(
@@ -174,19 +191,28 @@ def _export_fp32(
         spec.batch_max,
         progress,
     )
-    fp32 = _Fp32(exported, graph, ort_fp32, parity)
+    fp32 = _Fp32(exported, graph, simplify, ort_fp32, parity)
     if not parity.passed:
+        simplified = ", simplified by onnxslim" if simplify and simplify.applied else ""
         raise GateFailed(
-            f"parity gate: {FP32_MODEL} ({exported.exporter} exporter) differs from the PyTorch "
-            f"model: {parity.failures()}; {_parity_fix(exported)}",
+            f"parity gate: {FP32_MODEL} ({exported.exporter} exporter{simplified}) differs from the "
+            f"PyTorch model: {parity.failures()}; {_parity_fix(exported, model, simplify)}",
             checks=fp32.checks,
         )
     log.info("FP32 parity passed: max |diff| %.3g, min cosine %.7f", parity.max_abs_diff, parity.min_cosine)
     return fp32
 
 
-def _parity_fix(exported: ExportedGraph) -> str:
-    """What to try next depends on which exporter produced the wrong graph."""
+def _parity_fix(exported: ExportedGraph, model: LoadedModel, simplify: SimplifyReport | None) -> str:
+    """What to try next depends on which tool produced the wrong graph."""
+    if simplify and simplify.applied:
+        return "retry with --no-simplify: if parity passes then, the simplifier changed the results"
+    if model.program is not None:
+        return (
+            "the TorchScript exporter cannot read a torch.export program: export from "
+            "model.factory + model.weights and try --exporter legacy (the dynamo exporter has "
+            "shipped wrong graphs, pytorch#169178)"
+        )
     if exported.exporter == "dynamo":
         return "try --exporter legacy (the dynamo exporter has shipped wrong graphs, pytorch#169178)"
     tracer = "a TracerWarning logged above means a traced branch does not generalise (-v shows all)"
@@ -206,6 +232,7 @@ def _report(config: ExportConfig, inputs: _Inputs, fp32: _Fp32, onnx_sha256: str
         onnx=FP32_MODEL,
         onnx_sha256=onnx_sha256,
         graph=fp32.graph,
+        simplify=fp32.simplify,
         parity=fp32.parity,
         samples=SamplesSummary(
             dir=str(inputs.samples.root),

@@ -32,6 +32,11 @@ def add_parser(subcommands: Any, epilog: str) -> None:
     parser.add_argument("--out", type=Path, help="bundle directory (default: [bundle] dir)")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     parser.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), help="overrides export.exporter")
+    parser.add_argument(
+        "--simplify",
+        action=argparse.BooleanOptionalAction,
+        help="overrides export.simplify: simplify the ONNX graph with onnxslim before its checks",
+    )
     parser.add_argument("--model-version", help="overrides model.version (e.g. a CI tag)")
     parser.add_argument("--samples-dir", type=Path, help="overrides samples.dir")
     parser.add_argument("--sample-count", type=int, help="overrides samples.count")
@@ -74,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         key: value
         for key, value in {
             "export.exporter": args.exporter,
+            "export.simplify": args.simplify,
             "model.version": args.model_version,
             "samples.dir": str(args.samples_dir.resolve()) if args.samples_dir else None,
             "samples.count": args.sample_count,

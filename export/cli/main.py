@@ -27,8 +27,9 @@ from export.errors import (
 EXIT_CODES = f"""\
 exit codes (every non-zero code: no bundle was written):
   0   the bundle was written and verified (warnings, e.g. a slow INT8, are on stderr and in --json)
-  {USAGE_EXIT_CODE}   usage error: bad flag, config key, path, checkpoint, labels, samples, or
-      calibration/evaluation data (empty, too small, overlapping); fix the invocation or inputs
+  {USAGE_EXIT_CODE}   usage error: bad flag, config key, path, checkpoint or .pt2 program, labels,
+      samples, or calibration/evaluation data (empty, too small, overlapping); fix the invocation
+      or inputs
   {GATE_FAILED_EXIT_CODE}   a gate failed: the exporter, a graph check (FP32 or INT8) or FP32 parity
   {INT8_PARITY_EXIT_CODE}   INT8 tensor agreement failed: INT8 outputs differ from FP32 (cosine, top-1,
       zeroed outputs, max score) or ORT's INT8 kernels differ from the Q/DQ graph

@@ -1,5 +1,8 @@
 """Stage: build the PyTorch model from the config and prove it matches the labels.
 
+Three sources: a factory and its state_dict, a TorchScript file, or a ``torch.export``
+program (``load_program``, which also checks what the program fixed at export time).
+
 Every way a checkpoint can be wrong (missing, corrupt, another architecture, trained for
 another class count) is reported here by name, before any exporter runs, because the
 exporters' own errors for these cases are long and point at the wrong thing.
@@ -24,6 +27,9 @@ from edge.preprocess import Tensor
 from export.config import InputConfig, ModelConfig
 from export.errors import UsageError, describe_exception
 from export.runner import Logits
+from export.stages.load_program import load_program, program_batch_range
+
+ModelSource = Literal["factory", "torchscript", "exported_program"]
 
 
 @dataclass(frozen=True)
@@ -31,14 +37,25 @@ class LoadedModel:
     """An eval-mode module without gradients, and where it came from."""
 
     module: torch.nn.Module
-    source: Literal["factory", "torchscript"]
+    source: ModelSource
     source_path: Path
     source_sha256: str
     num_classes: int
+    program: torch.export.ExportedProgram | None = None
+    """The torch.export program when that is the source (``module`` is then its
+    ``program.module()``): the dynamo exporter reads the program itself."""
 
     @property
     def is_torchscript(self) -> bool:
         return isinstance(self.module, torch.jit.ScriptModule)
+
+    def exports_dynamic_batch(self, batch_max: int) -> bool:
+        """Whether the ONNX batch dimension will be symbolic: a program's own dims decide,
+        otherwise the exporter is asked for a dynamic batch when ``batch_max`` > 1."""
+        if self.program is None:
+            return batch_max > 1
+        batches = program_batch_range(self.program)
+        return batches is not None and batches.dynamic
 
     def run(self, batch: Tensor) -> Logits:
         """Eager PyTorch on a preprocessed batch: the parity reference."""
@@ -49,18 +66,26 @@ class LoadedModel:
 
 
 def load_model(config: ModelConfig, labels: tuple[str, ...], input_config: InputConfig) -> LoadedModel:
-    """Build (factory + state_dict) or load (TorchScript) the model, then check its classes."""
-    if config.torchscript is not None:
+    """Build (factory + state_dict) or load (TorchScript, torch.export) the model, then check
+    its classes."""
+    program: torch.export.ExportedProgram | None = None
+    module: torch.nn.Module
+    source: ModelSource
+    if config.exported_program is not None:
+        program = load_program(config.exported_program, input_config)
+        module = program.module()
+        source, source_path = "exported_program", config.exported_program
+    elif config.torchscript is not None:
         module = _load_torchscript(config.torchscript)
-        source: Literal["factory", "torchscript"] = "torchscript"
-        source_path = config.torchscript
+        source, source_path = "torchscript", config.torchscript
     else:
         assert config.factory is not None and config.weights is not None  # ModelConfig._one_source
         state_dict = _read_state_dict(config.weights)
         module = _build_from_factory(config.factory, config.module_path, len(labels))
         _load_weights(module, state_dict, config.weights, config.factory, len(labels))
         source, source_path = "factory", config.weights
-    module.eval()
+    if program is None:  # a program's module refuses eval(): its mode was fixed (and checked) at export
+        module.eval()
     for parameter in module.parameters():  # ScriptModules refuse module.requires_grad_()
         parameter.requires_grad_(False)
     classes = _probe_classes(module, input_config)
@@ -76,6 +101,7 @@ def load_model(config: ModelConfig, labels: tuple[str, ...], input_config: Input
         source_path=source_path,
         source_sha256=sha256_file(source_path),
         num_classes=classes,
+        program=program,
     )
 
 
@@ -254,4 +280,4 @@ def _few(keys: list[str]) -> str:
     return f"[{shown}{', ...' if len(keys) > 4 else ''}] ({len(keys)})"
 
 
-__all__ = ["LoadedModel", "load_model"]
+__all__ = ["LoadedModel", "ModelSource", "load_model"]

@@ -13,6 +13,7 @@ from edge.strict_model import StrictModel
 from export.stages.graph_checks import GraphReport
 from export.stages.int8_report import INT8_REPORT, Int8Report, render_int8_summary
 from export.stages.parity import ParityResult
+from export.stages.simplify import SimplifyReport
 
 PARITY_REPORT = "reports/parity.json"
 SUMMARY_REPORT = "reports/summary.md"
@@ -38,6 +39,9 @@ class ExportReport(StrictModel):
     onnx: str
     onnx_sha256: str
     graph: GraphReport
+    """The graph that ships (after simplification, when that applied)."""
+    simplify: SimplifyReport | None = None
+    """Present when ``export.simplify`` was on, whether or not it applied."""
     parity: ParityResult
     samples: SamplesSummary
 
@@ -71,6 +75,7 @@ def render_summary(report: ExportReport) -> str:
         f"- exporter: {report.exporter}"
         + (f" (dynamo refused: {report.dynamo_error})" if report.dynamo_error else ""),
         f"- graph: opset {g.opset}, IR {g.ir_version}, {g.node_count} nodes, producer {g.producer}",
+        *_simplify_lines(report.simplify),
         f"- input {list(g.input_shape)}, output {list(g.output_shape)}",
         f"- samples: {len(report.samples.used)} of {report.samples.available} images in "
         f"`{report.samples.dir}` (seed {report.samples.seed}); golden set: {len(report.samples.golden)}",
@@ -96,6 +101,18 @@ def render_summary(report: ExportReport) -> str:
         lines += ["", "## Exporter warnings", ""]
         lines += [f"- {w}" for w in report.exporter_warnings]
     return "\n".join(lines) + "\n"
+
+
+def _simplify_lines(simplify: SimplifyReport | None) -> list[str]:
+    if simplify is None:
+        return []
+    if not simplify.applied:
+        return [f"- simplification ({simplify.tool}) NOT applied: {simplify.warning}"]
+    changes = ", ".join(f"{op} {n:+d}" for op, n in simplify.op_changes.items()) or "no op changed"
+    return [
+        f"- simplified by {simplify.tool}: {simplify.nodes_before} → {simplify.nodes_after} nodes "
+        f"({changes}); checks and parity ran on the simplified graph"
+    ]
 
 
 __all__ = [

@@ -18,7 +18,16 @@ from edge.bundle.manifest import Toolchain
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni")
 """x86 flags that decide ORT CPU speed (and INT8 accuracy); every ``amx_*`` flag is kept too."""
 
-_DISTRIBUTIONS = ("matplotlib", "numpy", "onnx", "onnxruntime", "onnxscript", "pydantic", "torch")
+_DISTRIBUTIONS = (
+    "matplotlib",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "onnxslim",
+    "pydantic",
+    "torch",
+)
 
 
 def parse_cpu_flags(cpuinfo: str) -> tuple[str, ...]:

@@ -69,7 +69,19 @@ def test_missing_key_and_conflicting_sources_are_both_reported(make_project: Pro
 
     assert "2 errors" in message
     assert "input.height: required key is missing; add it to [input]" in message
-    assert "set either torchscript, or factory and weights, not both" in message
+    assert "set one model source, not factory + weights and torchscript" in message
+
+
+def test_an_exported_program_is_one_model_source(make_project: ProjectFactory) -> None:
+    conflicting = make_project(model_toml='exported_program = "m.pt2"\ntorchscript = "m.ts"\n')
+    message = _error(conflicting.config)
+    project = make_project(model_toml='exported_program = "m.pt2"\n')
+
+    config = load_config(project.config, {"export.simplify": True})
+
+    assert "set one model source, not torchscript and exported_program" in message
+    assert config.model.exported_program == project.root / "m.pt2" and config.model.weights is None
+    assert config.export.simplify and not load_config(project.config).export.simplify
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,15 @@ def save_torchscript(model: nn.Module, path: Path) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace is deprecated
         traced = torch.jit.trace(model.eval(), torch.zeros(1, 3, 32, 32))  # type: ignore[no-untyped-call]
         torch.jit.save(traced, str(path))
+
+
+def save_exported_program(
+    model: nn.Module, path: Path, batch: tuple[int, int] | None = (1, 4), size: int = 32
+) -> None:
+    """A ``torch.export`` program saved with ``torch.export.save``, as newer training
+    pipelines hand them over; ``batch`` (min, max) makes the batch dimension dynamic,
+    None exports a static batch of 1. The model keeps the train/eval mode it is given."""
+    example = torch.zeros(2 if batch else 1, 3, size, size)
+    dynamic_shapes = ({0: torch.export.Dim("batch", min=batch[0], max=batch[1])},) if batch else None
+    program = torch.export.export(model, (example,), dynamic_shapes=dynamic_shapes)
+    torch.export.save(program, path)
