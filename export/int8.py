@@ -204,7 +204,7 @@ def build_int8(
     plots = _plot(stage, inputs.evaluation.labels, outputs, accuracy)
     report = _report(inputs, quantized, recipes, (parity, accuracy, speed), plots)
     return Int8Build(
-        models=tuple(ModelFile(r.path, "int8", OPSET) for r in recipes),
+        models=tuple(ModelFile(r.path, "int8", OPSET, r.backends) for r in recipes),
         checks=checks,
         golden_runner=fused[recipes[0].key].run,
         calibration_files=(RANGES_FILE, INDEX_FILE),

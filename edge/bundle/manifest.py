@@ -110,6 +110,11 @@ class Artifact(StrictModel):
     role: ArtifactRole
     precision: Precision | None = None
     opset: int | None = None
+    backends: tuple[str, ...] | None = Field(
+        default=None,
+        description="Engine backends this model file is made for (e.g. ['ort-cpu']); null: every "
+        "backend. A daemon prefers the file made for its backend over the general one.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -188,15 +193,25 @@ class Manifest(StrictModel):
             raise ValueError("a bundle needs at least one artifact with role 'model'")
         return self
 
-    def model_artifact(self, precision: Precision) -> Artifact | None:
-        """The ONNX file for a precision, or None when the bundle has none."""
-        for a in self.artifacts:
-            if a.role == "model" and a.precision == precision:
-                return a
-        return None
+    def model_artifact(self, precision: Precision, backend: str | None = None) -> Artifact | None:
+        """The ONNX file to run at ``precision`` on ``backend``, or None when the bundle has none.
+
+        A file made for that backend wins (``model.int8.cpu.onnx`` for ort-cpu: faster there,
+        invalid for TensorRT); otherwise the general file of that precision.
+        """
+        models = [a for a in self.artifacts if a.role == "model" and a.precision == precision]
+        if backend is not None:
+            for a in models:
+                if a.backends is not None and backend in a.backends:
+                    return a
+        return next((a for a in models if a.backends is None), None)
 
     def precisions(self) -> tuple[Precision, ...]:
-        return tuple(a.precision for a in self.artifacts if a.role == "model" and a.precision)
+        """Each precision the bundle has a general model file for, in manifest order."""
+        found = [
+            a.precision for a in self.artifacts if a.role == "model" and a.precision and a.backends is None
+        ]
+        return tuple(dict.fromkeys(found))
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2, sort_keys=False) + "\n"
@@ -216,6 +231,7 @@ def describe_artifact(
     role: ArtifactRole,
     precision: Precision | None = None,
     opset: int | None = None,
+    backends: tuple[str, ...] | None = None,
 ) -> Artifact:
     """Hash a file already written into the bundle directory."""
     path = bundle_dir / rel_path
@@ -226,6 +242,7 @@ def describe_artifact(
         role=role,
         precision=precision,
         opset=opset,
+        backends=backends,
     )
 
 

@@ -33,11 +33,11 @@ def choose_precision(manifest: Manifest, config: BundleConfig) -> Precision:
 
 def open_engine(manifest: Manifest, bundle: BundleConfig, config: EngineConfig) -> Engine:
     precision = choose_precision(manifest, bundle)
-    artifact = manifest.model_artifact(precision)
-    assert artifact is not None  # choose_precision only returns precisions the bundle has
-    model_path = Path(bundle.path) / artifact.path
     refusals: list[str] = []
     for backend in config.backends:
+        artifact = manifest.model_artifact(precision, backend)
+        assert artifact is not None  # choose_precision only returns precisions the bundle has
+        model_path = Path(bundle.path) / artifact.path
         try:
             engine = engine_class(backend)(model_path, manifest, precision, config.intra_op_threads)
             engine.open()

@@ -56,7 +56,7 @@ class Served:
 def _load_model(config: LeptonConfig) -> Served:
     manifest = verify_bundle(config.bundle.path)
     engine = open_engine(manifest, config.bundle, config.engine)
-    artifact = manifest.model_artifact(engine.precision)
+    artifact = manifest.model_artifact(engine.precision, engine.backend)
     assert artifact is not None
     model = ModelRef(
         name=manifest.model.name,

@@ -42,6 +42,8 @@ class ModelFile:
     path: str
     precision: Precision
     opset: int
+    backends: tuple[str, ...] | None = None
+    """The engine backends it is made for; None: every backend."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def write_bundle_manifest(bundle_dir: Path, contents: BundleContents) -> Manifes
     config = contents.config
     write_labels(bundle_dir, contents.labels)
     artifacts = [
-        describe_artifact(bundle_dir, m.path, "model", m.precision, m.opset) for m in contents.models
+        describe_artifact(bundle_dir, m.path, "model", m.precision, m.opset, m.backends)
+        for m in contents.models
     ]
     artifacts.append(describe_artifact(bundle_dir, LABELS_NAME, "labels"))
     artifacts += [describe_artifact(bundle_dir, p, "golden") for p in contents.golden.paths]

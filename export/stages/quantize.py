@@ -49,6 +49,8 @@ class QuantRecipe:
     quantize_bias: bool
     trt_compatible: bool
     description: str
+    backends: tuple[str, ...] | None
+    """The engine backends the daemon may run it on (the manifest records it); None: every one."""
 
 
 PORTABLE = QuantRecipe(
@@ -59,6 +61,7 @@ PORTABLE = QuantRecipe(
     quantize_bias=False,
     trt_compatible=True,
     description="QDQ S8S8 symmetric (zero points 0), float bias: ORT CPU and TensorRT",
+    backends=None,
 )
 CPU_ONLY = QuantRecipe(
     key="int8_cpu",
@@ -68,6 +71,7 @@ CPU_ONLY = QuantRecipe(
     quantize_bias=True,
     trt_compatible=False,
     description="QDQ U8S8 (uint8 activations, ReLU folded into QLinearConv): ORT CPU only",
+    backends=("ort-cpu",),
 )
 
 

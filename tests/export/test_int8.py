@@ -138,7 +138,18 @@ def test_residual_net_goes_through_int8_with_the_cpu_artifact(
         "model.int8.onnx",
         "model.int8.cpu.onnx",
     ]
-    assert manifest.model_artifact("int8") is not None
+    # the portable file for every backend; the uint8 one only where it is valid (not TensorRT)
+    assert [a.backends for a in manifest.artifacts if a.precision == "int8"] == [None, ("ort-cpu",)]
+    assert manifest.precisions() == ("fp32", "int8")
+    portable, cpu = manifest.model_artifact("int8"), manifest.model_artifact("int8", "ort-cpu")
+    assert portable is not None and portable.path == "model.int8.onnx"
+    assert manifest.model_artifact("int8", "ort-cuda") == portable
+    assert cpu is not None and cpu.path == "model.int8.cpu.onnx"
+    engine = open_engine(manifest, BundleConfig(path=project.out), EngineConfig(backends=("ort-cpu",)))
+    try:  # the daemon's default on a CPU box: the INT8 file made for ORT CPU
+        assert engine.precision == "int8" and engine.model_path == project.out / "model.int8.cpu.onnx"
+    finally:
+        engine.close()
     assert manifest.calibration is not None and manifest.calibration["method"] == "minmax"
     cpu_graph = onnx.load(str(project.out / "model.int8.cpu.onnx")).graph
     assert {n.op_type for n in cpu_graph.node} >= {"QuantizeLinear", "DequantizeLinear", "Add"}
