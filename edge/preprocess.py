@@ -2,7 +2,7 @@
 
 Training, calibration, the export checks and the daemon all call ``preprocess``, so INT8
 ranges and parity checks are computed on exactly the tensor the engine sees. The pixel
-work is three OpenCV calls (resize, optional pad, blob); no Python-level array loops.
+work is OpenCV calls (resize, optional pad, blob); no Python-level array loops.
 """
 
 from __future__ import annotations
@@ -34,17 +34,36 @@ def letterbox_geometry(frame_hw: tuple[int, int], input_hw: tuple[int, int]) -> 
     return rh, rw, (ih - rh) // 2, (iw - rw) // 2
 
 
+def _resize(frame: Frame, size_hw: tuple[int, int], interpolation: str) -> Frame:
+    """``frame`` resized to ``size_hw``.
+
+    "area" with an integer shrink factor k = 2^a * m in both directions halves the frame
+    a times (OpenCV's vectorised 2x path), then takes one INTER_AREA step of m: one step of
+    4x costs about four times as much (0.32 ms vs 0.09 ms for 640x480 to 160x120 on the
+    benchmark machine, where it was the pipeline's slowest stage). Nested box averages are
+    the same box average, so the result equals one INTER_AREA step within one grey level
+    (rounding of the intermediate image). Other factors take one OpenCV step.
+    """
+    th, tw = size_hw
+    h, w = frame.shape[:2]
+    if (h, w) == (th, tw):
+        return frame
+    if interpolation == "area" and h % th == 0 and w % tw == 0:
+        while (h // th) % 2 == 0 and (w // tw) % 2 == 0:
+            h, w = h // 2, w // 2
+            frame = np.asarray(cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        if (h, w) == (th, tw):
+            return frame
+    resized = cv2.resize(frame, (tw, th), interpolation=_INTERPOLATION[interpolation])
+    return np.asarray(resized, dtype=np.uint8)
+
+
 def _fit(frame: Frame, spec: PreprocessSpec, input_hw: tuple[int, int]) -> Frame:
     ih, iw = input_hw
-    interpolation = _INTERPOLATION[spec.interpolation]
     if spec.resize_mode == "stretch":
-        if frame.shape[:2] == (ih, iw):
-            return frame
-        return np.asarray(cv2.resize(frame, (iw, ih), interpolation=interpolation), dtype=np.uint8)
+        return _resize(frame, input_hw, spec.interpolation)
     rh, rw, top, left = letterbox_geometry((frame.shape[0], frame.shape[1]), input_hw)
-    resized = (
-        frame if frame.shape[:2] == (rh, rw) else cv2.resize(frame, (rw, rh), interpolation=interpolation)
-    )
+    resized = _resize(frame, (rh, rw), spec.interpolation)
     pad = (spec.pad_value,) * 3
     return np.asarray(
         cv2.copyMakeBorder(resized, top, ih - rh - top, left, iw - rw - left, cv2.BORDER_CONSTANT, value=pad),

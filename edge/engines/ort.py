@@ -14,6 +14,18 @@ from edge.errors import EngineError
 log = logging.getLogger(__name__)
 
 
+def session_options(threads: int) -> Any:
+    """The daemon's ORT session options; ``benchmarks/`` builds its bare-engine ceiling with them too."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return options
+
+
 class _OrtEngine(Engine):
     providers: tuple[str, ...] = ()
 
@@ -26,14 +38,11 @@ class _OrtEngine(Engine):
                 f"{self.backend}: onnxruntime {ort.__version__} lacks {', '.join(missing)}; "
                 "install onnxruntime-gpu (pip install 'lepton[gpu]') or drop this backend"
             )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
         try:
             self._session: Any = ort.InferenceSession(
-                str(self.model_path), sess_options=options, providers=list(self.providers)
+                str(self.model_path),
+                sess_options=session_options(self.threads),
+                providers=list(self.providers),
             )
         except Exception as err:  # onnxruntime raises its own untyped exceptions
             raise EngineError(f"{self.backend}: cannot load {self.model_path.name}: {err}") from err

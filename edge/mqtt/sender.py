@@ -21,6 +21,7 @@ from edge.alarms import Alarms
 from edge.config.models import OutboxConfig
 from edge.errors import LeptonError
 from edge.mqtt.link import Ack, MqttLink
+from edge.outbox.delivery_clock import DeliveryClock
 from edge.outbox.store import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ MAX_BACKOFF_S = 300.0
 @dataclass
 class _InFlight:
     row_id: int
+    message_key: str
     sent_mono: float
     superseded: bool = False
     """Sent again under a newer mid; a late PUBACK for this one still proves delivery."""
@@ -42,9 +44,16 @@ class _InFlight:
 
 class OutboxSender:
     def __init__(
-        self, outbox: Outbox, link: MqttLink, window: int, config: OutboxConfig, alarms: Alarms
+        self,
+        outbox: Outbox,
+        link: MqttLink,
+        window: int,
+        config: OutboxConfig,
+        alarms: Alarms,
+        clock: DeliveryClock | None = None,
     ) -> None:
         self._outbox = outbox
+        self._clock = clock or DeliveryClock()
         self._link = link
         self._window = window
         self._config = config
@@ -107,6 +116,7 @@ class OutboxSender:
                 if entry.row_id not in delivered:
                     delivered.append(entry.row_id)
                     self.ack_latency_ms.append((time.monotonic() - entry.sent_mono) * 1000.0)
+                    self._clock.acknowledged(entry.message_key)
                 self._forget_row(entry.row_id)
             elif not entry.superseded:
                 self._refused(entry.row_id, ack)
@@ -181,7 +191,7 @@ class OutboxSender:
             if not handed:
                 return  # paho's queue is full or the link dropped: try again on the next wake-up
             self._retry_at.pop(row.row_id, None)
-            self._in_flight[mid] = _InFlight(row.row_id, time.monotonic())
+            self._in_flight[mid] = _InFlight(row.row_id, row.message_key, time.monotonic())
 
 
 __all__ = ["ALARM_REFUSING", "OutboxSender"]

@@ -41,20 +41,39 @@ class CameraStatus(StrictModel):
         return json.dumps(self.model_dump(mode="json"), separators=(",", ":")).encode()
 
 
+class LatencyStats(StrictModel):
+    """Percentiles over the events acknowledged in the period (milliseconds)."""
+
+    count: int
+    p50: float
+    p99: float
+    max: float
+
+
 class Stats(StrictModel):
     """Published with QoS 0 on ``<prefix>/stats`` every ``service.stats_interval_s``."""
 
     device_id: str
+    period_s: float = Field(default=0.0, description="Length of the period these figures cover (s).")
+    frames: dict[str, int] = Field(
+        default_factory=dict, description="Frames inferred in the period, per camera."
+    )
     fps: dict[str, float] = Field(description="Inferred frames per second, per camera.")
     dropped_frames: dict[str, int] = Field(description="Frames dropped because inference lagged, per camera.")
     stage_ms: dict[str, float] = Field(description="Mean time per frame in each stage (ms) over the period.")
     outbox_depth: int
     outbox_oldest_age_s: float | None
     delivered: int = Field(description="Messages acknowledged by the broker since start.")
+    capture_to_puback_ms: LatencyStats | None = Field(
+        default=None,
+        description="Frame capture to the broker's PUBACK of its event, over the events "
+        "acknowledged in the period; null when none was.",
+    )
+    final: bool = Field(default=False, description="The last stats of a clean stop (the period ends there).")
     alarms: dict[str, str] = Field(default_factory=dict, description="Active alarms: code -> message.")
 
     def to_payload(self) -> bytes:
         return json.dumps(self.model_dump(mode="json"), separators=(",", ":")).encode()
 
 
-__all__ = ["CameraStatus", "DeviceState", "DeviceStatus", "Stats"]
+__all__ = ["CameraStatus", "DeviceState", "DeviceStatus", "LatencyStats", "Stats"]

@@ -7,6 +7,7 @@ is never waited for: events are committed to the outbox and delivered when it is
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -28,13 +29,15 @@ from edge.events.snapshots import SnapshotStore
 from edge.events.tracker import DefectTracker
 from edge.mqtt.link import MqttLink
 from edge.mqtt.sender import OutboxSender
-from edge.mqtt.status import CameraStatus, DeviceState, DeviceStatus, Stats
+from edge.mqtt.status import CameraStatus, DeviceState, DeviceStatus, LatencyStats, Stats
 from edge.mqtt.topics import Topics, default_prefix
+from edge.outbox.delivery_clock import DeliveryClock
 from edge.outbox.store import Outbox
+from edge.preprocess import Tensor, preprocess
 from edge.service.capture import CaptureWorker
-from edge.service.pipeline import STAGES, Pipeline, PipelineParts, PipelineStats
+from edge.service.pipeline import STAGES, Pipeline, PipelineParts
 from edge.service.sd_notify import notify, watchdog_interval_s
-from edge.sources.base import SourceState
+from edge.sources.base import Frame, SourceState
 from edge.sources.registry import create_source
 from edge.version import __version__
 
@@ -126,18 +129,21 @@ def _start_link(config: LeptonConfig, topics: Topics, status: _StatusBook, alarm
 
 
 def _open_sources(
-    config: LeptonConfig, link: MqttLink, topics: Topics, ready: threading.Event
+    config: LeptonConfig, manifest: Manifest, link: MqttLink, topics: Topics, ready: threading.Event
 ) -> list[CaptureWorker]:
     def on_state(camera: str, state: SourceState) -> None:
         log.info("camera %s: %s", camera, state)
         payload = CameraStatus(state=state, camera=camera, since_ms=time.time_ns() // 1_000_000).to_payload()
         link.publish_retained(topics.camera_status(camera), payload)
 
+    def prepare(frame: Frame) -> Tensor:
+        return preprocess(frame.image, manifest.preprocess, manifest.input)
+
     workers = []
     for source_config in config.sources:
         source = create_source(source_config)
         source.open()  # a file that cannot be decoded fails here, before READY
-        workers.append(CaptureWorker(source, on_state, ready))
+        workers.append(CaptureWorker(source, prepare, on_state, ready))
     return workers
 
 
@@ -154,11 +160,12 @@ def run_daemon(config: LeptonConfig) -> int:
     if depth:
         log.info("outbox holds %d undelivered message(s) from before; they go first", depth)
     link = _start_link(config, topics, status, alarms)
-    sender = OutboxSender(outbox, link, config.mqtt.max_inflight, config.outbox, alarms)
+    clock = DeliveryClock()
+    sender = OutboxSender(outbox, link, config.mqtt.max_inflight, config.outbox, alarms, clock)
     sender.start()
 
     frames_ready = threading.Event()
-    workers = _open_sources(config, link, topics, frames_ready)
+    workers = _open_sources(config, served.manifest, link, topics, frames_ready)
     score_min = config.events.score_min
     if score_min is None:
         score_min = served.manifest.thresholds.score_min
@@ -173,8 +180,10 @@ def run_daemon(config: LeptonConfig) -> int:
         EventBuilder(config.device, served.model, read_boot_id(), topics),
         outbox,
         SnapshotStore(state_dir / SNAPSHOT_DIR, config.snapshots) if config.snapshots.enabled else None,
+        clock,
     )
     pipeline = Pipeline(parts, workers, trackers, frames_ready, on_commit=sender.notify)
+    reporter = _StatsReporter(config, pipeline, workers, outbox, sender, clock)
     for worker in workers:
         worker.start()
     notify("READY=1")
@@ -183,13 +192,14 @@ def run_daemon(config: LeptonConfig) -> int:
         __version__, served.model.name, served.model.version, served.model.precision,
         served.model.backend, len(workers), topics.all_events,
     )  # fmt: skip
-    code = _main_loop(config, pipeline, workers, outbox, sender, link, topics, stopper.event)
+    code = _main_loop(pipeline, outbox, sender, link, topics, reporter, stopper.event)
 
     notify("STOPPING=1")
     for worker in workers:
         worker.stop()
     pipeline.close_all()
     _drain(outbox, config.service.drain_timeout_s, sender)
+    link.publish_transient(topics.stats, reporter.take(final=True).to_payload())
     link.stop(topics.status, status.payload("stopped"))
     sender.stop()
     for worker in workers:
@@ -202,20 +212,63 @@ def run_daemon(config: LeptonConfig) -> int:
     return code
 
 
+class _StatsReporter:
+    """The stats topic: one payload per period, and a last one when the daemon stops cleanly."""
+
+    def __init__(
+        self,
+        config: LeptonConfig,
+        pipeline: Pipeline,
+        workers: list[CaptureWorker],
+        outbox: Outbox,
+        sender: OutboxSender,
+        clock: DeliveryClock,
+    ) -> None:
+        self._config = config
+        self._pipeline = pipeline
+        self._workers = workers
+        self._outbox = outbox
+        self._sender = sender
+        self._clock = clock
+        self._period_start = time.monotonic()
+        self.next_due = self._period_start + config.service.stats_interval_s
+
+    def take(self, *, final: bool = False) -> Stats:
+        """The period's figures; the next period starts now."""
+        now = time.monotonic()
+        stats = self._pipeline.take_stats()
+        elapsed_s = now - self._period_start
+        self._period_start, self.next_due = now, now + self._config.service.stats_interval_s
+        frames = sum(stats.frames.values()) or 1
+        depth, oldest_ms = self._outbox.depth()
+        latency = self._clock.take()
+        return Stats(
+            device_id=self._config.device.id,
+            period_s=round(elapsed_s, 3),
+            frames=dict(stats.frames),
+            fps={cam: round(n / max(elapsed_s, 1e-6), 2) for cam, n in stats.frames.items()},
+            dropped_frames={w.source.camera: w.dropped for w in self._workers},
+            stage_ms={stage: round(stats.stage_s[stage] * 1000.0 / frames, 3) for stage in STAGES},
+            outbox_depth=depth,
+            outbox_oldest_age_s=None if oldest_ms is None else round(time.time() - oldest_ms / 1000.0, 1),
+            delivered=self._sender.delivered,
+            alarms=self._outbox.alarms.active(),
+            capture_to_puback_ms=None if latency is None else LatencyStats(**dataclasses.asdict(latency)),
+            final=final,
+        )
+
+
 def _main_loop(
-    config: LeptonConfig,
     pipeline: Pipeline,
-    workers: list[CaptureWorker],
     outbox: Outbox,
     sender: OutboxSender,
     link: MqttLink,
     topics: Topics,
+    reporter: _StatsReporter,
     stop: threading.Event,
 ) -> int:
     watchdog_s = watchdog_interval_s()
     next_watchdog = time.monotonic()
-    next_stats = time.monotonic() + config.service.stats_interval_s
-    period_start = time.monotonic()
     while not stop.is_set() and not pipeline.finished:
         pipeline.step()
         now = time.monotonic()
@@ -225,36 +278,11 @@ def _main_loop(
         if watchdog_s is not None and now >= next_watchdog:
             notify("WATCHDOG=1")
             next_watchdog = now + watchdog_s
-        if now >= next_stats:
-            stats = pipeline.take_stats()
-            payload = _stats_payload(config, stats, workers, outbox, sender, now - period_start)
-            link.publish_transient(topics.stats, payload)
-            frames = sum(stats.frames.values())
-            notify(f"STATUS={frames} frames, {stats.events} events, outbox {outbox.depth()[0]}")
-            period_start, next_stats = now, now + config.service.stats_interval_s
+        if now >= reporter.next_due:
+            stats = reporter.take()
+            link.publish_transient(topics.stats, stats.to_payload())
+            notify(f"STATUS={sum(stats.frames.values())} frames, outbox {stats.outbox_depth}")
     return exitcodes.OK
-
-
-def _stats_payload(
-    config: LeptonConfig,
-    stats: PipelineStats,
-    workers: list[CaptureWorker],
-    outbox: Outbox,
-    sender: OutboxSender,
-    elapsed_s: float,
-) -> bytes:
-    frames = sum(stats.frames.values()) or 1
-    depth, oldest_ms = outbox.depth()
-    return Stats(
-        device_id=config.device.id,
-        fps={cam: round(n / max(elapsed_s, 1e-6), 2) for cam, n in stats.frames.items()},
-        dropped_frames={w.source.camera: w.dropped for w in workers},
-        stage_ms={stage: round(stats.stage_s[stage] * 1000.0 / frames, 3) for stage in STAGES},
-        outbox_depth=depth,
-        outbox_oldest_age_s=None if oldest_ms is None else round(time.time() - oldest_ms / 1000.0, 1),
-        delivered=sender.delivered,
-        alarms=outbox.alarms.active(),
-    ).to_payload()
 
 
 def _drain(outbox: Outbox, timeout_s: float, sender: OutboxSender) -> None:

@@ -1,7 +1,10 @@
-"""One capture thread per camera, feeding a bounded queue.
+"""One capture thread per camera: read, preprocess, and feed a bounded queue.
 
-Live cameras drop the oldest frame when inference lags (the newest frame is what the line
-shows now); files wait, so a replay infers every frame.
+Preprocessing runs here, not on the inference thread: decoding and resizing the next frame
+overlaps with inference on this one (OpenCV and ONNX Runtime both release the GIL), and
+each camera's pixel work gets its own thread. Live cameras drop the oldest frame when
+inference lags (the newest frame is what the line shows now); files wait, so a replay
+infers every frame.
 """
 
 from __future__ import annotations
@@ -15,9 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.errors import LeptonError
+from edge.preprocess import Tensor
 from edge.sources.base import Frame, FrameSource, SourceState
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A frame and its model input, ready for the engine."""
+
+    frame: Frame
+    tensor: Tensor
+    preprocess_s: float
 
 
 @dataclass(frozen=True)
@@ -26,18 +39,21 @@ class EndOfStream:
     error: LeptonError | None = None
 
 
-QueueItem = Frame | EndOfStream
+QueueItem = Captured | EndOfStream
+Prepare = Callable[[Frame], Tensor]
 
 
 class CaptureWorker:
     def __init__(
         self,
         source: FrameSource,
+        prepare: Prepare,
         on_state: Callable[[str, SourceState], None],
         ready: threading.Event,
         queue_frames: int = 4,
     ) -> None:
         self.source = source
+        self._prepare = prepare
         self.queue: queue.Queue[QueueItem] = queue.Queue(maxsize=queue_frames)
         self.dropped = 0
         self._on_state = on_state
@@ -62,7 +78,7 @@ class CaptureWorker:
             self._on_state(self.source.camera, self.source.state)
 
     def _put(self, item: QueueItem) -> None:
-        if self.source.live and isinstance(item, Frame):
+        if self.source.live and isinstance(item, Captured):
             while True:
                 try:
                     self.queue.put_nowait(item)
@@ -90,7 +106,9 @@ class CaptureWorker:
                 self._report_state()
                 if frame is None:
                     break
-                self._put(frame)
+                started = time.perf_counter()
+                tensor = self._prepare(frame)
+                self._put(Captured(frame, tensor, time.perf_counter() - started))
         except LeptonError as err:
             log.error("camera %s: %s", self.source.camera, err)
             error = err
@@ -109,4 +127,4 @@ class CaptureWorker:
         self._ready.set()
 
 
-__all__ = ["CaptureWorker", "EndOfStream", "QueueItem"]
+__all__ = ["CaptureWorker", "Captured", "EndOfStream", "Prepare", "QueueItem"]

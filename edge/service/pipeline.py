@@ -1,8 +1,8 @@
-"""Frames → preprocess → engine → decode → event logic → outbox, on one inference thread.
+"""Captured frames → engine → decode → event logic → outbox, on one inference thread.
 
-Capture runs in its own threads (``capture.py``); this loop takes frames from every
-camera's queue, runs the model, and commits events. An event exists once ``commit``
-returned: only then is the frame's work done.
+Capture and preprocessing run in each camera's own thread (``capture.py``); this loop
+takes prepared frames from every camera's queue, runs the model, and commits events. An
+event exists once ``commit`` returned: only then is the frame's work done.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from edge.errors import LeptonError
 from edge.events.builder import EventBuilder
 from edge.events.snapshots import SnapshotStore
 from edge.events.tracker import DefectTracker, EventDraft, FrameObservation
+from edge.outbox.delivery_clock import DeliveryClock
 from edge.outbox.store import Outbox, OutboxFullError
-from edge.preprocess import preprocess
-from edge.service.capture import CaptureWorker, EndOfStream
+from edge.service.capture import Captured, CaptureWorker, EndOfStream
 from edge.sources.base import Frame
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ class PipelineParts:
     builder: EventBuilder
     outbox: Outbox
     snapshots: SnapshotStore | None
+    delivery_clock: DeliveryClock = field(default_factory=DeliveryClock)
+    """Started here when an event is committed, stopped by the sender on its PUBACK."""
 
 
 class Pipeline:
@@ -104,25 +106,26 @@ class Pipeline:
             self.stats.last_progress_mono = time.monotonic()
         return did_work
 
-    def _process(self, frame: Frame) -> None:
+    def _process(self, captured: Captured) -> None:
         p = self._p
-        t0 = time.perf_counter()
-        tensor = preprocess(frame.image, p.manifest.preprocess, p.manifest.input)
+        frame = captured.frame
         t1 = time.perf_counter()
-        outputs = p.engine.infer(tensor)
+        outputs = p.engine.infer(captured.tensor)
         t2 = time.perf_counter()
         verdict = p.decoder.decode(outputs)[0]
         t3 = time.perf_counter()
         drafts = self._trackers[frame.camera].observe(
             FrameObservation(frame.seq, frame.captured_at_ms, verdict)
         )
-        self._commit(frame.camera, drafts, frame.captured_mono_ns, (t3 - t0) * 1000.0, frame)
+        inference_ms = (captured.preprocess_s + t3 - t1) * 1000.0
+        self._commit(frame.camera, drafts, frame.captured_mono_ns, inference_ms, frame)
         t4 = time.perf_counter()
         self._last[frame.camera] = frame
         with self._stats_lock:
             s = self.stats
             s.frames[frame.camera] += 1
-            for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            durations = (captured.preprocess_s, t2 - t1, t3 - t2, t4 - t3)
+            for stage, dt in zip(STAGES, durations, strict=True):
                 s.stage_s[stage] += dt
 
     def _commit(
@@ -146,6 +149,7 @@ class Pipeline:
                 with self._stats_lock:
                     self.stats.refused += 1
                 continue
+            self._p.delivery_clock.started(messages[0].key, captured_mono_ns)
             with self._stats_lock:
                 self.stats.events += 1
             log.info("camera %s: %s %s %s", camera, draft.type, draft.findings[0].label, draft.event_id)

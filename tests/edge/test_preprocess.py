@@ -12,13 +12,18 @@ from edge.preprocess import letterbox_geometry, preprocess, preprocess_batch
 INPUT = InputSpec(name="image", height=128, width=160, batch_max=4)
 
 
+_CV_INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+
+
 def reference(frame: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """One OpenCV resize step, then plain numpy arithmetic."""
+    interpolation = _CV_INTERPOLATION[spec.interpolation]
     if spec.resize_mode == "stretch":
-        fitted = cv2.resize(frame, (INPUT.width, INPUT.height), interpolation=cv2.INTER_AREA)
+        fitted = cv2.resize(frame, (INPUT.width, INPUT.height), interpolation=interpolation)
     else:
         rh, rw, top, left = letterbox_geometry(frame.shape[:2], (INPUT.height, INPUT.width))
         fitted = np.full((INPUT.height, INPUT.width, 3), spec.pad_value, dtype=np.uint8)
-        fitted[top : top + rh, left : left + rw] = cv2.resize(frame, (rw, rh), interpolation=cv2.INTER_AREA)
+        fitted[top : top + rh, left : left + rw] = cv2.resize(frame, (rw, rh), interpolation=interpolation)
     pixels = fitted[:, :, ::-1] if spec.color_order == "rgb" else fitted
     x = (pixels.astype(np.float32) * spec.scale - np.array(spec.mean, np.float32)) / np.array(
         spec.std, np.float32
@@ -39,7 +44,31 @@ def test_matches_reference(mode: str, order: str) -> None:
     frame[:, :, 2] = 250  # a strong red channel makes a channel-order mistake visible
     got = preprocess(frame, spec, INPUT)
     assert got.shape == (1, 3, 128, 160) and got.dtype == np.float32
-    np.testing.assert_allclose(got, reference(frame, spec), atol=1e-5)
+    # letterbox: 480x640 is halved twice to 120x160; stretch: one INTER_AREA step (3.75 is not
+    # an integer factor). Either way within one grey level of a single INTER_AREA step.
+    grey_level = spec.scale / min(spec.std)
+    diff = np.abs(got - reference(frame, spec))
+    assert diff.max() <= grey_level + 1e-5
+    assert diff.mean() < 0.5 * grey_level
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "nearest"])
+@pytest.mark.parametrize("shape", [(480, 640), (720, 1280), (300, 500)])
+def test_other_interpolations_are_one_opencv_step(interpolation: str, shape: tuple[int, int]) -> None:
+    spec = PreprocessSpec(
+        color_order="rgb", resize_mode="letterbox", interpolation=interpolation,  # type: ignore[arg-type]
+        mean=(0.5,) * 3, std=(0.25,) * 3,  # type: ignore[arg-type]
+    )  # fmt: skip
+    frame = np.random.default_rng(2).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    np.testing.assert_allclose(preprocess(frame, spec, INPUT), reference(frame, spec), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(720, 1280), (1080, 1920), (1440, 1920), (301, 499), (64, 80)])
+def test_area_of_any_size_is_within_a_grey_level(shape: tuple[int, int]) -> None:
+    spec = PreprocessSpec(color_order="bgr", resize_mode="letterbox", scale=1.0, mean=(0,) * 3, std=(1,) * 3)
+    frame = np.random.default_rng(3).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    diff = np.abs(preprocess(frame, spec, INPUT) - reference(frame, spec))
+    assert diff.max() <= 1.0 + 1e-5
 
 
 def test_letterbox_pads_with_pad_value() -> None:

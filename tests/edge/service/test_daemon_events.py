@@ -30,7 +30,7 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
         tmp_path / "lepton.toml",
         daemon_config(
             bundle=MODELS / "color_bundle", video=video, port=broker.port, state_dir=tmp_path / "state"
-        ),
+        ).replace("stats_interval_s = 1.0", "stats_interval_s = 3600.0"),  # one period: the whole run
     )
     sub = Subscriber(broker.port, "lepton/box-1/#")
     try:
@@ -38,6 +38,7 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
         assert result.returncode == 0, result.stderr
         events = [json.loads(m.payload) for m in sub.wait_for("/events", 6)]
         status = sub.wait_for("box-1/status", 2)
+        stats = [json.loads(m.payload) for m in sub.wait_for("box-1/stats", 1)]
     finally:
         sub.close()
 
@@ -68,6 +69,12 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
     assert events[0]["model"]["backend"] == "ort-cpu" and events[0]["model"]["precision"] == "fp32"
     states = [json.loads(m.payload)["state"] for m in status]
     assert states[0] == "online" and states[-1] == "stopped"
+    # stats are QoS 0 and a broker may drop them, so this run has one period, closed by the stop:
+    # the final stats count every frame once and time every event's PUBACK once
+    (final,) = stats
+    assert final["final"] and final["frames"] == {"cam1": 90}
+    latency = final["capture_to_puback_ms"]
+    assert latency["count"] == 6 and 0 < latency["p50"] <= latency["p99"] <= latency["max"] < 10_000
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
