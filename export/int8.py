@@ -93,7 +93,8 @@ class Int8Build:
     models: tuple[ModelFile, ...]
     checks: tuple[CheckResult, ...]
     """The INT8 checks only (the FP32 ones are the pipeline's)."""
-    golden_runner: Runner
+    golden_runners: tuple[tuple[str, Runner], ...]
+    """(golden key, runner): "int8" for the general file, the path of each backend-specific one."""
     calibration_files: tuple[str, ...]
     manifest_calibration: dict[str, str | int | float]
     report: Int8Report
@@ -206,7 +207,9 @@ def build_int8(
     return Int8Build(
         models=tuple(ModelFile(r.path, "int8", OPSET, r.backends) for r in recipes),
         checks=checks,
-        golden_runner=fused[recipes[0].key].run,
+        golden_runners=tuple(
+            (r.path if r.backends is not None else "int8", fused[r.key].run) for r in recipes
+        ),
         calibration_files=(RANGES_FILE, INDEX_FILE),
         manifest_calibration=_manifest_calibration(inputs, quantized),
         report=report,

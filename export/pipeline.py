@@ -138,9 +138,8 @@ def _build_in(
     int8: Int8Build | None = None
     if inputs.int8 is not None:
         int8 = build_int8(stage, config, inputs.int8, (fp32.exported.path, fp32.ort), checks, progress)
-        golden = write_golden_outputs(
-            stage, golden, "int8", int8.golden_runner, names, config.input.batch_max
-        )
+        for key, runner in int8.golden_runners:
+            golden = write_golden_outputs(stage, golden, key, runner, names, config.input.batch_max)
         models += int8.models
         checks += int8.checks
     reports = write_reports(

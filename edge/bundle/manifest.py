@@ -129,7 +129,10 @@ class GoldenSpec(StrictModel):
     """Preprocessed inputs and reference outputs: the smoke test a device runs before serving."""
 
     inputs: str = Field(description="npz with one array per model input.")
-    outputs: dict[str, str] = Field(description="precision -> npz with one array per output.")
+    outputs: dict[str, str] = Field(
+        description="precision (its general model file), or the path of a model file made for some "
+        "backends -> npz with one array per output."
+    )
     count: int = Field(gt=0)
     cosine_min: float = Field(default=0.999, gt=0.0, le=1.0)
 

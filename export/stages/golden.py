@@ -14,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle.manifest import GoldenSpec, Precision
+from edge.bundle.manifest import GoldenSpec
 from edge.preprocess import Tensor
 from export.runner import Runner
 
 GOLDEN_INPUTS = "golden/inputs.npz"
 
 
-def golden_outputs_name(precision: Precision) -> str:
-    return f"golden/outputs.{precision}.npz"
+def golden_outputs_name(key: str) -> str:
+    return f"golden/outputs.{key}.npz"
 
 
 @dataclass(frozen=True)
@@ -51,23 +51,25 @@ def write_golden_inputs(bundle_dir: Path, inputs: Tensor, input_name: str) -> Go
 def write_golden_outputs(
     bundle_dir: Path,
     golden: GoldenSet,
-    precision: Precision,
+    key: str,
     run: Runner,
     names: tuple[str, str],
     batch_max: int,
 ) -> GoldenSet:
     """Run the golden inputs through ``run`` in batches of at most ``batch_max`` and save them.
 
-    ``names`` is (input name, output name).
+    ``key`` is a precision (the general model file of that precision) or the path of a model
+    file made for some backends (``model.int8.cpu.onnx``): a device smoke-tests the file it
+    runs against that file's own outputs. ``names`` is (input name, output name).
     """
     input_name, output_name = names
     with np.load(bundle_dir / golden.inputs) as stored:
         inputs = np.asarray(stored[input_name], dtype=np.float32)
     outputs = np.concatenate([run(inputs[i : i + batch_max]) for i in range(0, len(inputs), batch_max)])
-    rel = golden_outputs_name(precision)
+    rel = golden_outputs_name(key.removeprefix("model.").removesuffix(".onnx"))
     arrays: dict[str, Any] = {output_name: outputs}
     np.savez(bundle_dir / rel, **arrays)
-    return GoldenSet(inputs=golden.inputs, outputs={**golden.outputs, precision: rel}, count=golden.count)
+    return GoldenSet(inputs=golden.inputs, outputs={**golden.outputs, key: rel}, count=golden.count)
 
 
 __all__ = ["GOLDEN_INPUTS", "GoldenSet", "golden_outputs_name", "write_golden_inputs", "write_golden_outputs"]

@@ -145,6 +145,12 @@ def test_residual_net_goes_through_int8_with_the_cpu_artifact(
     assert portable is not None and portable.path == "model.int8.onnx"
     assert manifest.model_artifact("int8", "ort-cuda") == portable
     assert cpu is not None and cpu.path == "model.int8.cpu.onnx"
+    # each INT8 file is smoke-tested on the device against its own golden outputs
+    assert manifest.golden is not None and manifest.golden.outputs == {
+        "fp32": "golden/outputs.fp32.npz",
+        "int8": "golden/outputs.int8.npz",
+        "model.int8.cpu.onnx": "golden/outputs.int8.cpu.npz",
+    }
     engine = open_engine(manifest, BundleConfig(path=project.out), EngineConfig(backends=("ort-cpu",)))
     try:  # the daemon's default on a CPU box: the INT8 file made for ORT CPU
         assert engine.precision == "int8" and engine.model_path == project.out / "model.int8.cpu.onnx"
