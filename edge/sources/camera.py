@@ -42,6 +42,8 @@ class CameraSource(FrameSource):
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC,
                 int(self._config.read_timeout_s * 1000),
             ]
+            if self._config.decode_threads:
+                params += [cv2.CAP_PROP_N_THREADS, self._config.decode_threads]
             capture = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)
         if capture.isOpened():
             return capture

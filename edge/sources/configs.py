@@ -20,6 +20,12 @@ class FileSourceConfig(StrictModel):
     path: ConfigPath = Field(description="Video file readable by OpenCV (mp4, avi, mkv…).")
     realtime: bool = Field(default=False, description="Pace frames at the file's fps, like a live camera.")
     loop: bool = Field(default=False, description="Start again at the end instead of stopping.")
+    decode_threads: int = Field(
+        default=1,
+        ge=0,
+        description="FFmpeg decoder threads; 0 lets FFmpeg choose (one per core). One is faster for "
+        "the usual camera streams and adds no frame delay; each camera decodes on its own thread.",
+    )
 
 
 class ImageFolderSourceConfig(StrictModel):
@@ -50,6 +56,12 @@ class CameraSourceConfig(StrictModel):
     reconnect_min_s: float = Field(default=1.0, gt=0, description="First reconnect delay.")
     reconnect_max_s: float = Field(
         default=30.0, gt=0, description="Reconnect delay cap (full jitter below it)."
+    )
+    decode_threads: int = Field(
+        default=1,
+        ge=0,
+        description="FFmpeg decoder threads; 0 lets FFmpeg choose (one per core). One is faster for "
+        "the usual camera streams and adds no frame delay; each camera decodes on its own thread.",
     )
 
     @model_validator(mode="after")

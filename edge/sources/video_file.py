@@ -28,7 +28,8 @@ class VideoFileSource(FrameSource):
 
     def _open_capture(self) -> cv2.VideoCapture:
         path = self._config.path
-        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        params = [cv2.CAP_PROP_N_THREADS, self._config.decode_threads] if self._config.decode_threads else []
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
         if not capture.isOpened():
             capture.release()
             raise SourceError(
