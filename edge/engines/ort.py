@@ -23,6 +23,9 @@ def session_options(threads: int) -> Any:
     if threads:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # ORT's idle workers spin by default, and the daemon shares the cores with its capture
+    # threads: on 2 cores with 2 ORT threads the pipeline ran at 898 fps spinning, 1459 not.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
