@@ -21,9 +21,11 @@ right after refusing one of its publishes (eclipse-mosquitto/mosquitto#2579), an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
+import socket
 import ssl
 import threading
 import time
@@ -140,6 +142,7 @@ class MqttLink:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_socket_open = self._on_socket_open
         self._thread = threading.Thread(target=self._run, name="lepton-mqtt", daemon=True)
 
     @property
@@ -167,6 +170,12 @@ class MqttLink:
         if self.connected.is_set() and not self._stopping.is_set():
             log.warning("mqtt lost %s: %s", self.where, reason)
         self.connected.clear()
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        """No Nagle: an event is one small PUBLISH, and paho leaves Nagle on, so a publish
+        could wait for the TCP ACK of the one before it."""
+        with contextlib.suppress(OSError, AttributeError):  # not a TCP socket (a unix socket, a proxy)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self.acks.put(Ack(mid, int(reason.value), str(reason)))

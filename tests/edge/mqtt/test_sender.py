@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -66,3 +67,16 @@ def test_rows_stuck_in_flight_are_sent_again_and_delivered_once_acked(tmp_path: 
     assert received == {str(i).encode() for i in range(50)}
     assert sender.resent_stuck > 0
     outbox.close()
+
+
+def test_the_broker_link_disables_nagle(tmp_path: Path, broker: Broker) -> None:
+    # paho leaves Nagle on; each event is one small PUBLISH that must not wait for the TCP ACK
+    # of the one before it.
+    _outbox, link, _sender, _alarms = _parts(tmp_path, broker.port, OutboxConfig())
+    link.start()
+    try:
+        assert link.connected.wait(10)
+        sock = link._client.socket()
+        assert sock is not None and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        link.stop("t/status", b"stopped")
