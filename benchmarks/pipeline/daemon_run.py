@@ -1,0 +1,208 @@
+"""lepton-edge itself, as systemd runs it: its console script, a config file, ``$NOTIFY_SOCKET``.
+
+The benchmark listens on the notify socket, so the measured window is READY=1 → STOPPING=1
+(model loading and source opening excluded, as they are for the bare engine), and reads the
+daemon's own figures from its stats topic (the final stats of a clean stop carry the frame
+count and the frame-to-PUBACK percentiles). CPU and memory come from ``/proc/<pid>``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from benchmarks.pipeline.procstat import CpuMark, memory_mb
+from benchmarks.pipeline.results import Measured
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class DaemonRun:
+    bundle: Path
+    video: Path
+    size: str
+    precision: str
+    threads: int
+    port: int
+    realtime: bool = False
+    loop: bool = False
+    duration_s: float | None = None
+    """Stop with SIGTERM after this long (looping sources); None: run until the file ends."""
+    stats_interval_s: float = 3600.0
+    extra_toml: str = ""
+
+
+def _config(run: DaemonRun, state_dir: Path) -> str:
+    return f"""
+[device]
+id = "bench"
+site = "bench"
+line = "bench"
+
+[bundle]
+path = "{run.bundle.resolve()}"
+precision = "{run.precision}"
+
+[engine]
+backends = ["ort-cpu"]
+intra_op_threads = {run.threads}
+
+[[sources]]
+kind = "file"
+camera = "cam1"
+path = "{run.video.resolve()}"
+realtime = {str(run.realtime).lower()}
+loop = {str(run.loop).lower()}
+
+[events]
+confirm_frames = 3
+clear_frames = 5
+
+[mqtt]
+port = {run.port}
+
+[service]
+state_dir = "{state_dir}"
+stats_interval_s = {run.stats_interval_s}
+{run.extra_toml}
+"""
+
+
+@dataclass
+class _StatsListener:
+    port: int
+    stats: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-stats")
+        self._client.on_message = lambda _c, _u, msg: self.stats.append(
+            {**json.loads(msg.payload), "received_mono": time.monotonic()}
+        )
+        self._client.connect("127.0.0.1", self.port)
+        self._client.subscribe("lepton/bench/stats", qos=0)
+        self._client.loop_start()
+        time.sleep(0.2)
+
+    def wait_final(self, timeout_s: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.stats and self.stats[-1].get("final"):
+                return self.stats[-1]
+            time.sleep(0.02)
+        return None
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def run_daemon(run: DaemonRun, on_sample: Callable[[float, float], None] | None = None) -> Measured:
+    """Run one daemon to its end; ``on_sample(seconds since READY, RSS MiB)`` every second."""
+    return run_daemon_with_stats(run, on_sample)[0]
+
+
+def run_daemon_with_stats(
+    run: DaemonRun, on_sample: Callable[[float, float], None] | None = None
+) -> tuple[Measured, list[dict[str, Any]]]:
+    """``run_daemon``, and every stats payload the daemon published (with its arrival time)."""
+    with tempfile.TemporaryDirectory(prefix="lepton-bench-") as tmp:
+        work = Path(tmp)
+        config = work / "lepton-edge.toml"
+        config.write_text(_config(run, work / "state"))
+        notify_path = work / "notify.sock"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(notify_path))
+        sock.settimeout(0.5)
+        listener = _StatsListener(run.port)
+        log = (work / "daemon.log").open("w")
+        proc = subprocess.Popen(
+            [str(BIN / "lepton-edge"), "run", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={"NOTIFY_SOCKET": str(notify_path), "PATH": str(BIN)},
+        )
+        try:
+            window = _watch(proc, sock, run.duration_s, on_sample)
+            final = listener.wait_final(30.0)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            listener.close()
+            sock.close()
+            log.close()
+        if code != 0 or final is None or window is None:
+            raise RuntimeError(
+                f"lepton-edge exited {code} (final stats {'seen' if final else 'missing'}):\n"
+                + (work / "daemon.log").read_text()[-3000:]
+            )
+        ready, stopping = window.ready, window.stopping
+        latency = final["capture_to_puback_ms"] or {}
+        frames = sum(sum(s["frames"].values()) for s in listener.stats)
+        events = sum((s["capture_to_puback_ms"] or {}).get("count", 0) for s in listener.stats)
+        measured = Measured(
+            variant="lepton-edge" + (" (paced)" if run.realtime else ""),
+            size=run.size,
+            precision=run.precision,
+            threads=run.threads,
+            frames=frames,
+            seconds=stopping.wall_s - ready.wall_s,
+            cpu_cores=stopping.cores_since(ready),
+            peak_rss_mb=window.peak_rss_mb,
+            latency_p50_ms=latency.get("p50") if len(listener.stats) == 1 else None,
+            latency_p99_ms=latency.get("p99") if len(listener.stats) == 1 else None,
+            latency="frame capture → PUBACK of its event",
+            events=events,
+        )
+        return measured, listener.stats
+
+
+@dataclass(frozen=True)
+class _Window:
+    ready: CpuMark
+    stopping: CpuMark
+    peak_rss_mb: float
+
+
+def _watch(
+    proc: subprocess.Popen[bytes],
+    sock: socket.socket,
+    duration_s: float | None,
+    on_sample: Callable[[float, float], None] | None,
+) -> _Window | None:
+    """Follow the notify socket until STOPPING=1; SIGTERM ``duration_s`` after READY when set."""
+    ready: CpuMark | None = None
+    next_sample = 0.0
+    while proc.poll() is None:
+        try:
+            message = sock.recv(4096).decode()
+        except TimeoutError:
+            message = ""
+        now = time.monotonic()
+        if "READY=1" in message:
+            ready, next_sample = CpuMark.of(proc.pid), now
+        if "STOPPING=1" in message and ready is not None:
+            return _Window(ready, CpuMark.of(proc.pid), memory_mb(proc.pid)[1])
+        if ready is None:
+            continue
+        if on_sample is not None and now >= next_sample:
+            on_sample(now - ready.wall_s, memory_mb(proc.pid)[0])
+            next_sample += 1.0
+        if duration_s is not None and now - ready.wall_s >= duration_s:
+            proc.send_signal(signal.SIGTERM)
+            duration_s = None
+    return None

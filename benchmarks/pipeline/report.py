@@ -1,0 +1,130 @@
+"""The results as JSON and as the markdown table the README shows, with the targets checked."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import onnxruntime
+import torch
+
+from benchmarks.pipeline.results import Measured
+from export.stages.toolchain import read_cpu_flags
+
+
+def median_rows(rounds: list[list[Measured]]) -> list[Measured]:
+    """One row per (variant, size, precision, threads): the round with the median fps."""
+    groups: dict[tuple[str, str, str, int], list[Measured]] = defaultdict(list)
+    for rows in rounds:
+        for row in rows:
+            groups[(row.variant, row.size, row.precision, row.threads)].append(row)
+    out = []
+    for rows in groups.values():
+        ranked = sorted(rows, key=lambda r: r.fps)
+        out.append(ranked[(len(ranked) - 1) // 2])
+    return out
+
+
+def _find(rows: list[Measured], variant: str, size: str, precision: str, threads: int) -> Measured | None:
+    wanted = (variant, size, precision, threads)
+    return next((r for r in rows if (r.variant, r.size, r.precision, r.threads) == wanted), None)
+
+
+NAIVE = "naive loop (OpenCV → torch → paho)"
+
+
+def targets(rows: list[Measured]) -> list[dict[str, Any]]:
+    """The issue's targets, each with its measured value and whether it held."""
+    checks: list[dict[str, Any]] = []
+    for size, threads in sorted({(r.size, r.threads) for r in rows if r.threads}):
+        naive = _find(rows, NAIVE, size, "fp32 (torch eager)", threads)
+        decode = _find(rows, "decode only (OpenCV)", size, "-", 0)
+        for precision in ("fp32", "int8"):
+            bare = _find(rows, "bare engine", size, precision, threads)
+            edge = _find(rows, "lepton-edge", size, precision, threads)
+            paced = _find(rows, "lepton-edge (paced)", size, precision, threads)
+            if bare is None or edge is None:
+                continue
+            name = f"{size} {precision} {threads}t: lepton-edge"
+            checks.append(_check(f"{name} / bare engine fps", edge.fps / bare.fps, 0.90))
+            if decode is not None:
+                ceiling = min(bare.fps, decode.fps)
+                checks.append(_check(f"{name} / min(bare, decode only) fps", edge.fps / ceiling, 0.90))
+            if naive is not None:
+                checks.append(_check(f"{name} / naive loop fps", edge.fps / naive.fps, 4.0))
+            if paced is not None and paced.latency_p99_ms is not None and bare.latency_p99_ms is not None:
+                limit = bare.latency_p99_ms + 10.0
+                checks.append(
+                    {
+                        "target": f"{size} {precision} {threads}t: paced frame→PUBACK p99 ≤ bare p99 + 10 ms",
+                        "value": round(paced.latency_p99_ms, 2),
+                        "limit": round(limit, 2),
+                        "met": paced.latency_p99_ms <= limit,
+                    }
+                )
+    return checks
+
+
+def _check(name: str, value: float, minimum: float) -> dict[str, Any]:
+    met = value >= minimum
+    return {"target": f"{name} ≥ {minimum:g}", "value": round(value, 3), "limit": minimum, "met": met}
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = read_cpu_flags()
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "isa": [f for f in flags if f.startswith(("avx", "amx", "vnni")) or f in ("fma", "f16c")],
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "opencv": cv2.__version__,
+        "torch": torch.__version__,
+    }
+
+
+def markdown(rows: list[Measured], checks: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores "
+        f"({', '.join(meta['machine']['isa'])}); onnxruntime {meta['machine']['onnxruntime']}, "
+        f"OpenCV {meta['machine']['opencv']}, torch {meta['machine']['torch']}. "
+        f"Video: {meta['video']} ({meta['frames']} frames, mp4v). "
+        f"Median of {meta['rounds']} round(s).",
+        "",
+        "| variant | size | precision | threads | fps | CPU cores | peak RSS MB "
+        "| latency p50 / p99 ms | latency times | events |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: (r.size, r.threads, r.precision, r.variant)):
+        latency = "" if r.latency_p50_ms is None else f"{r.latency_p50_ms:.1f} / {r.latency_p99_ms:.1f}"
+        lines.append(
+            f"| {r.variant} | {r.size} | {r.precision} | {r.threads or '-'} | {r.fps:.0f} | "
+            f"{r.cpu_cores:.2f} | {r.peak_rss_mb:.0f} | {latency} | {r.latency} | "
+            f"{'' if r.events is None else r.events} |"
+        )
+    lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
+    for c in checks:
+        lines.append(f"| {c['target']} | {c['value']} | {c['limit']} | {'yes' if c['met'] else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
+def as_json(rows: list[Measured], checks: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema": "lepton.bench.pipeline/1",
+        "meta": meta,
+        "rows": [{**asdict(r), "fps": round(r.fps, 2)} for r in rows],
+        "targets": checks,
+    }

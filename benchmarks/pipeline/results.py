@@ -1,0 +1,45 @@
+"""What every variant reports, as one JSON line on the child's stdout."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Measured:
+    variant: str
+    size: str
+    precision: str
+    threads: int
+    """Engine threads (ORT intra-op, or torch's); 0 where no engine runs."""
+    frames: int
+    seconds: float
+    cpu_cores: float
+    """Average cores busy while measuring (user + system time / wall time)."""
+    peak_rss_mb: float
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    latency: str = ""
+    """What the latency figures time."""
+    events: int | None = None
+    note: str = ""
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "fps": round(self.fps, 2)})
+
+    @staticmethod
+    def from_json(line: str) -> Measured:
+        data = json.loads(line)
+        data.pop("fps", None)
+        return Measured(**data)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values (the daemon's stats use the same)."""
+    index = min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))
+    return sorted_values[index]
