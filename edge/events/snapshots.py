@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import deque
 from pathlib import Path
 
 import cv2
@@ -48,8 +49,11 @@ class SnapshotStore:
         self._config = config
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
-        self._files = sorted(directory.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
-        self._bytes = sum(p.stat().st_size for p in self._files)
+        # (file name, bytes), oldest first: a name and an int per snapshot, since the index
+        # holds one entry per snapshot the quota keeps (about 10,000 with the default)
+        kept = sorted((p.stat().st_mtime, p.name, p.stat().st_size) for p in directory.glob("*.jpg"))
+        self._files: deque[tuple[str, int]] = deque((name, size) for _mtime, name, size in kept)
+        self._bytes = sum(size for _name, size in self._files)
         self.evicted = 0
 
     def save(self, event_id: str, image: npt.NDArray[np.uint8], finding: Finding) -> tuple[Path, str]:
@@ -57,22 +61,21 @@ class SnapshotStore:
         path = self.directory / f"{event_id}.jpg"
         write_bytes_atomic(path, data)
         with self._lock:
-            self._files.append(path)
+            self._files.append((path.name, len(data)))
             self._bytes += len(data)
             self._evict()
         return path, hashlib.sha256(data).hexdigest()
 
     def _evict(self) -> None:
         while self._bytes > self._config.max_bytes and len(self._files) > 1:
-            oldest = self._files.pop(0)
+            name, size = self._files.popleft()
+            self._bytes -= size
             try:
-                size = oldest.stat().st_size
-                oldest.unlink()
+                (self.directory / name).unlink()
             except FileNotFoundError:
                 continue
-            self._bytes -= size
             self.evicted += 1
-            log.info("snapshot quota (snapshots.max_bytes): evicted %s", oldest.name)
+            log.info("snapshot quota (snapshots.max_bytes): evicted %s", name)
 
 
 __all__ = ["SnapshotStore", "render_snapshot"]

@@ -1,0 +1,48 @@
+"""The snapshot store on a real directory: the quota evicts the oldest, across restarts too."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edge.config.models import SnapshotConfig
+from edge.events.schema import Finding
+from edge.events.snapshots import SnapshotStore
+
+FINDING = Finding(label="scratch", score=0.9)
+
+
+def _frame(seed: int, shape: tuple[int, int] = (240, 320)) -> np.ndarray:
+    # noise compresses badly: each JPEG is tens of kB, so a 1 MiB quota holds a handful
+    return np.random.default_rng(seed).integers(0, 256, (*shape, 3), dtype=np.uint8)
+
+
+def test_quota_keeps_the_newest_and_the_sha256_names_the_bytes(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path, SnapshotConfig(max_bytes=1024 * 1024))
+    saved = [store.save(f"e{i:03d}", _frame(i), FINDING) for i in range(60)]
+
+    kept = sorted(p.name for p in tmp_path.glob("*.jpg"))
+    assert store.evicted > 0 and len(kept) == 60 - store.evicted
+    assert kept == [f"e{i:03d}.jpg" for i in range(store.evicted, 60)]  # oldest first out
+    assert sum((tmp_path / name).stat().st_size for name in kept) <= 1024 * 1024
+    path, sha = saved[-1]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+
+
+def test_a_restarted_store_evicts_what_the_last_one_left_oldest_first(tmp_path: Path) -> None:
+    first = SnapshotStore(tmp_path, SnapshotConfig(max_bytes=64 * 1024 * 1024))
+    for i in range(10):
+        path, _sha = first.save(f"old{i}", _frame(i, (480, 640)), FINDING)  # ~230 kB each
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))  # older files, in name order
+    size = sum(p.stat().st_size for p in tmp_path.glob("*.jpg"))
+
+    second = SnapshotStore(tmp_path, SnapshotConfig(max_bytes=size))  # just full
+    second.save("new", _frame(99, (480, 640)), FINDING)
+
+    left = {p.name for p in tmp_path.glob("*.jpg")}
+    assert "new.jpg" in left and "old0.jpg" not in left
+    assert second.evicted == 10 - len(left - {"new.jpg"})
+    assert sum(p.stat().st_size for p in tmp_path.glob("*.jpg")) <= size
