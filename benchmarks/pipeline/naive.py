@@ -24,8 +24,9 @@ import torch
 from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.pipeline.procstat import CpuMark, own_peak_rss_mb
-from benchmarks.pipeline.results import Measured, percentile
+from benchmarks.pipeline.results import Measured
 from edge.bundle.manifest import verify_bundle
+from edge.outbox.delivery_clock import nearest_rank
 
 
 def _load_model(factory: str, weights: Path, classes: int) -> torch.nn.Module:
@@ -106,8 +107,8 @@ def main() -> None:
             seconds=end.wall_s - start.wall_s,
             cpu_cores=end.cores_since(start),
             peak_rss_mb=own_peak_rss_mb(),
-            latency_p50_ms=percentile(latencies_ms, 0.5) if latencies_ms else None,
-            latency_p99_ms=percentile(latencies_ms, 0.99) if latencies_ms else None,
+            latency_p50_ms=nearest_rank(latencies_ms, 0.5) if latencies_ms else None,
+            latency_p99_ms=nearest_rank(latencies_ms, 0.99) if latencies_ms else None,
             latency="frame read → PUBACK of its message (every frame)",
             events=frames,
         ).to_json()

@@ -37,9 +37,3 @@ class Measured:
         data = json.loads(line)
         data.pop("fps", None)
         return Measured(**data)
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values (the daemon's stats use the same)."""
-    index = min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))
-    return sorted_values[index]

@@ -20,6 +20,11 @@ _MAX_OPEN = 10_000
 _MAX_SAMPLES = 10_000
 
 
+def nearest_rank(sorted_values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of already sorted values (``benchmarks/`` uses it too)."""
+    return sorted_values[min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))]
+
+
 @dataclass(frozen=True)
 class LatencySummary:
     """Percentiles of the samples taken since the last summary (milliseconds)."""
@@ -58,13 +63,12 @@ class DeliveryClock:
         if not samples:
             return None
         samples.sort()
-        p99_index = min(len(samples) - 1, round(0.99 * (len(samples) - 1)))
         return LatencySummary(
             count=len(samples),
             p50=round(statistics.median(samples), 3),
-            p99=round(samples[p99_index], 3),
+            p99=round(nearest_rank(samples, 0.99), 3),
             max=round(samples[-1], 3),
         )
 
 
-__all__ = ["DeliveryClock", "LatencySummary"]
+__all__ = ["DeliveryClock", "LatencySummary", "nearest_rank"]

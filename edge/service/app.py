@@ -192,7 +192,7 @@ def run_daemon(config: LeptonConfig) -> int:
         __version__, served.model.name, served.model.version, served.model.precision,
         served.model.backend, len(workers), topics.all_events,
     )  # fmt: skip
-    code = _main_loop(pipeline, outbox, sender, link, topics, reporter, stopper.event)
+    code = _main_loop(pipeline, sender, link, topics, reporter, stopper.event)
 
     notify("STOPPING=1")
     for worker in workers:
@@ -260,7 +260,6 @@ class _StatsReporter:
 
 def _main_loop(
     pipeline: Pipeline,
-    outbox: Outbox,
     sender: OutboxSender,
     link: MqttLink,
     topics: Topics,
