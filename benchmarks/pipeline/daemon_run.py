@@ -167,6 +167,8 @@ def run_daemon_with_stats(
             latency_p99_ms=latency.get("p99") if len(listener.stats) == 1 else None,
             latency="frame capture → PUBACK of its event",
             events=events,
+            stage_ms=final["stage_ms"] if len(listener.stats) == 1 else None,
+            batch_mean=final["batch_mean"] if len(listener.stats) == 1 else None,
         )
         return measured, listener.stats
 

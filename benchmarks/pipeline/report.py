@@ -115,10 +115,64 @@ def markdown(rows: list[Measured], checks: list[dict[str, Any]], meta: dict[str,
             f"{r.cpu_cores:.2f} | {r.peak_rss_mb:.0f} | {latency} | {r.latency} | "
             f"{'' if r.events is None else r.events} |"
         )
+    lines += _stage_table(rows)
+    lines += _bound_table(rows, meta["machine"]["cores"])
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     for c in checks:
         lines.append(f"| {c['target']} | {c['value']} | {c['limit']} | {'yes' if c['met'] else '**no**'} |")
     return "\n".join(lines) + "\n"
+
+
+def _stage_table(rows: list[Measured]) -> list[str]:
+    """Where lepton-edge's time went, from its own stats: the first thing to read when a target is missed."""
+    staged = [r for r in rows if r.stage_ms]
+    if not staged:
+        return []
+    stages = list(staged[0].stage_ms or {})
+    lines = [
+        "",
+        "lepton-edge's own per-frame stage means (ms, its final stats) and mean frames per engine call:",
+        "",
+        f"| variant | size | precision | threads | {' | '.join(stages)} | batch |",
+        "|---|---|---|---:|" + "---:|" * (len(stages) + 1),
+    ]
+    for r in sorted(staged, key=lambda r: (r.size, r.threads, r.precision, r.variant)):
+        cells = " | ".join(f"{(r.stage_ms or {}).get(s, 0.0):.3f}" for s in stages)
+        lines.append(f"| {r.variant} | {r.size} | {r.precision} | {r.threads} | {cells} | {r.batch_mean} |")
+    return lines
+
+
+def cpu_bound_fps(decode_fps: float, bare_fps: float, cores: int) -> float:
+    """The most any pipeline that decodes and infers every frame can do on ``cores`` cores.
+
+    Each frame costs at least the CPU time of decoding it (decode only) plus that of
+    inferring it (bare engine, single-threaded); spread perfectly over every core, with
+    preprocessing, events and publishing free, that is still cores / (sum of the two).
+    """
+    return cores / (1.0 / decode_fps + 1.0 / bare_fps)
+
+
+def _bound_table(rows: list[Measured], cores: int) -> list[str]:
+    lines = [
+        "",
+        f"What {cores} cores allow (single-threaded engine): cores ÷ (decode s/frame + engine s/frame), "
+        "preprocessing and events taken as free:",
+        "",
+        "| size | precision | bare engine fps | CPU bound fps | bound / bare | lepton-edge / bound |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: (r.size, r.precision)):
+        if r.variant != "bare engine" or r.threads != 1:
+            continue
+        decode = _find(rows, "decode only (OpenCV)", r.size, "-", 0)
+        edge = _find(rows, "lepton-edge", r.size, r.precision, 1)
+        if decode is None:
+            continue
+        bound = cpu_bound_fps(decode.fps, r.fps, cores)
+        share = "" if edge is None else f"{edge.fps / bound:.2f}"
+        ratio = bound / r.fps
+        lines.append(f"| {r.size} | {r.precision} | {r.fps:.0f} | {bound:.0f} | {ratio:.2f} | {share} |")
+    return lines if len(lines) > 5 else []
 
 
 def as_json(rows: list[Measured], checks: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,10 @@ class Measured:
     """What the latency figures time."""
     events: int | None = None
     note: str = ""
+    stage_ms: dict[str, float] | None = None
+    """lepton-edge only: the daemon's mean time per frame in each stage (its final stats)."""
+    batch_mean: float | None = None
+    """lepton-edge only: mean frames per engine call."""
 
     @property
     def fps(self) -> float:

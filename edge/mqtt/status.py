@@ -61,6 +61,10 @@ class Stats(StrictModel):
     fps: dict[str, float] = Field(description="Inferred frames per second, per camera.")
     dropped_frames: dict[str, int] = Field(description="Frames dropped because inference lagged, per camera.")
     stage_ms: dict[str, float] = Field(description="Mean time per frame in each stage (ms) over the period.")
+    batch_mean: float = Field(
+        default=0.0,
+        description="Mean frames per engine call: above 1 when frames queued up behind inference.",
+    )
     outbox_depth: int
     outbox_oldest_age_s: float | None
     delivered: int = Field(description="Messages acknowledged by the broker since start.")

@@ -34,7 +34,7 @@ from edge.mqtt.topics import Topics, default_prefix
 from edge.outbox.delivery_clock import DeliveryClock
 from edge.outbox.store import Outbox
 from edge.preprocess import Tensor, preprocess
-from edge.service.capture import CaptureWorker
+from edge.service.capture import CaptureWorker, Prepare
 from edge.service.pipeline import STAGES, Pipeline, PipelineParts
 from edge.service.sd_notify import notify, watchdog_interval_s
 from edge.sources.base import Frame, SourceState
@@ -129,21 +129,23 @@ def _start_link(config: LeptonConfig, topics: Topics, status: _StatusBook, alarm
 
 
 def _open_sources(
-    config: LeptonConfig, manifest: Manifest, link: MqttLink, topics: Topics, ready: threading.Event
+    config: LeptonConfig,
+    prepare: Prepare,
+    link: MqttLink,
+    topics: Topics,
+    ready: threading.Event,
+    consumer_waiting: threading.Event,
 ) -> list[CaptureWorker]:
     def on_state(camera: str, state: SourceState) -> None:
         log.info("camera %s: %s", camera, state)
         payload = CameraStatus(state=state, camera=camera, since_ms=time.time_ns() // 1_000_000).to_payload()
         link.publish_retained(topics.camera_status(camera), payload)
 
-    def prepare(frame: Frame) -> Tensor:
-        return preprocess(frame.image, manifest.preprocess, manifest.input)
-
     workers = []
     for source_config in config.sources:
         source = create_source(source_config)
         source.open()  # a file that cannot be decoded fails here, before READY
-        workers.append(CaptureWorker(source, prepare, on_state, ready))
+        workers.append(CaptureWorker(source, prepare, on_state, ready, consumer_waiting))
     return workers
 
 
@@ -164,8 +166,13 @@ def run_daemon(config: LeptonConfig) -> int:
     sender = OutboxSender(outbox, link, config.mqtt.max_inflight, config.outbox, alarms, clock)
     sender.start()
 
-    frames_ready = threading.Event()
-    workers = _open_sources(config, served.manifest, link, topics, frames_ready)
+    manifest = served.manifest
+
+    def prepare(frame: Frame) -> Tensor:
+        return preprocess(frame.image, manifest.preprocess, manifest.input)
+
+    frames_ready, inference_waiting = threading.Event(), threading.Event()
+    workers = _open_sources(config, prepare, link, topics, frames_ready, inference_waiting)
     score_min = config.events.score_min
     if score_min is None:
         score_min = served.manifest.thresholds.score_min
@@ -180,9 +187,10 @@ def run_daemon(config: LeptonConfig) -> int:
         EventBuilder(config.device, served.model, read_boot_id(), topics),
         outbox,
         SnapshotStore(state_dir / SNAPSHOT_DIR, config.snapshots) if config.snapshots.enabled else None,
+        prepare,
         clock,
     )
-    pipeline = Pipeline(parts, workers, trackers, frames_ready, on_commit=sender.notify)
+    pipeline = Pipeline(parts, workers, trackers, frames_ready, inference_waiting, on_commit=sender.notify)
     reporter = _StatsReporter(config, pipeline, workers, outbox, sender, clock)
     for worker in workers:
         worker.start()
@@ -249,6 +257,7 @@ class _StatsReporter:
             fps={cam: round(n / max(elapsed_s, 1e-6), 2) for cam, n in stats.frames.items()},
             dropped_frames={w.source.camera: w.dropped for w in self._workers},
             stage_ms={stage: round(stats.stage_s[stage] * 1000.0 / frames, 3) for stage in STAGES},
+            batch_mean=round(frames / stats.batches, 2) if stats.batches else 0.0,
             outbox_depth=depth,
             outbox_oldest_age_s=None if oldest_ms is None else round(time.time() - oldest_ms / 1000.0, 1),
             delivered=self._sender.delivered,

@@ -1,8 +1,10 @@
 """Captured frames → engine → decode → event logic → outbox, on one inference thread.
 
-Capture and preprocessing run in each camera's own thread (``capture.py``); this loop
-takes prepared frames from every camera's queue, runs the model, and commits events. An
-event exists once ``commit`` returned: only then is the frame's work done.
+Capture runs in each camera's own thread (``capture.py``); this loop takes the frames
+waiting in every camera's queue, preprocesses those that arrived raw, runs the model once
+on them as one batch (at most the bundle's ``batch_max``), and commits events frame by
+frame. Only frames already waiting are batched: a lone frame is never held back for
+company. An event exists once ``commit`` returned: only then is the frame's work done.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edge.bundle.manifest import Manifest
 from edge.decoders.classification import ClassificationDecoder
 from edge.engines.base import Engine
@@ -24,7 +28,7 @@ from edge.events.snapshots import SnapshotStore
 from edge.events.tracker import DefectTracker, EventDraft, FrameObservation
 from edge.outbox.delivery_clock import DeliveryClock
 from edge.outbox.store import Outbox, OutboxFullError
-from edge.service.capture import Captured, CaptureWorker, EndOfStream
+from edge.service.capture import Captured, CaptureWorker, EndOfStream, Prepare
 from edge.sources.base import Frame
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,8 @@ class PipelineStats:
 
     frames: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stage_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    batches: int = 0
+    """Engine calls: frames / batches is the mean batch size."""
     events: int = 0
     refused: int = 0
     last_progress_mono: float = field(default_factory=time.monotonic)
@@ -51,6 +57,8 @@ class PipelineParts:
     builder: EventBuilder
     outbox: Outbox
     snapshots: SnapshotStore | None
+    prepare: Prepare
+    """The bundle's preprocessing, for frames the capture thread handed over raw."""
     delivery_clock: DeliveryClock = field(default_factory=DeliveryClock)
     """Started here when an event is committed, stopped by the sender on its PUBACK."""
 
@@ -62,12 +70,16 @@ class Pipeline:
         workers: list[CaptureWorker],
         trackers: dict[str, DefectTracker],
         frames_ready: threading.Event,
+        waiting: threading.Event,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._p = parts
         self._workers = {w.source.camera: w for w in workers}
         self._trackers = trackers
         self._frames_ready = frames_ready
+        self._waiting = waiting
+        self._max_batch = parts.manifest.input.batch_max
+        self._first = 0
         self._on_commit = on_commit
         self._ended: set[str] = set()
         self._last: dict[str, Frame] = {}
@@ -85,46 +97,69 @@ class Pipeline:
         return stats
 
     def step(self, timeout_s: float = 0.2) -> bool:
-        """Process at most one frame per camera; False when nothing was waiting."""
-        did_work = False
-        for camera, worker in self._workers.items():
-            if camera in self._ended:
-                continue
-            try:
-                item = worker.queue.get_nowait()
-            except queue.Empty:
-                continue
-            did_work = True
-            if isinstance(item, EndOfStream):
-                self._end_camera(camera, item)
-            else:
-                self._process(item)
+        """Process the frames waiting in the cameras' queues as one batch; False when none were."""
+        batch, ends = self._take_waiting()
+        if batch:
+            self._process(batch)
+        for camera, end in ends:
+            self._end_camera(camera, end)
+        did_work = bool(batch or ends)
         if not did_work:
+            self._waiting.set()  # capture threads now hand frames over raw: this thread has time
             self._frames_ready.wait(timeout_s)
             self._frames_ready.clear()
+            self._waiting.clear()
         with self._stats_lock:
             self.stats.last_progress_mono = time.monotonic()
         return did_work
 
-    def _process(self, captured: Captured) -> None:
+    def _take_waiting(self) -> tuple[list[Captured], list[tuple[str, EndOfStream]]]:
+        """Up to ``batch_max`` waiting frames, cameras in turn from a rotating first one (fair)."""
+        cameras = [c for c in self._workers if c not in self._ended]
+        if not cameras:
+            return [], []
+        self._first = (self._first + 1) % len(cameras)
+        batch: list[Captured] = []
+        ends: list[tuple[str, EndOfStream]] = []
+        for camera in cameras[self._first :] + cameras[: self._first]:
+            worker = self._workers[camera]
+            while len(batch) < self._max_batch:
+                try:
+                    item = worker.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, EndOfStream):
+                    ends.append((camera, item))  # after this camera's frames in the batch
+                    break
+                batch.append(item)
+        return batch, ends
+
+    def _process(self, batch: list[Captured]) -> None:
         p = self._p
-        frame = captured.frame
+        t0 = time.perf_counter()
+        tensors = [c.tensor if c.tensor is not None else p.prepare(c.frame) for c in batch]
         t1 = time.perf_counter()
-        outputs = p.engine.infer(captured.tensor)
+        outputs = p.engine.infer(tensors[0] if len(tensors) == 1 else np.concatenate(tensors))
         t2 = time.perf_counter()
-        verdict = p.decoder.decode(outputs)[0]
+        verdicts = p.decoder.decode(outputs)
         t3 = time.perf_counter()
-        drafts = self._trackers[frame.camera].observe(
-            FrameObservation(frame.seq, frame.captured_at_ms, verdict)
-        )
-        inference_ms = (captured.preprocess_s + t3 - t1) * 1000.0
-        self._commit(frame.camera, drafts, frame.captured_mono_ns, inference_ms, frame)
+        preprocess_s = sum(c.preprocess_s for c in batch) + (t1 - t0)
+        for captured, verdict in zip(batch, verdicts, strict=True):
+            frame = captured.frame
+            drafts = self._trackers[frame.camera].observe(
+                FrameObservation(frame.seq, frame.captured_at_ms, verdict)
+            )
+            if drafts:
+                inference_ms = (captured.preprocess_s + t3 - t0) * 1000.0
+                self._commit(frame.camera, drafts, frame.captured_mono_ns, inference_ms, frame)
+            self._last[frame.camera] = frame
         t4 = time.perf_counter()
-        self._last[frame.camera] = frame
         with self._stats_lock:
             s = self.stats
-            s.frames[frame.camera] += 1
-            durations = (captured.preprocess_s, t2 - t1, t3 - t2, t4 - t3)
+            for captured in batch:
+                s.frames[captured.frame.camera] += 1
+            s.batches += 1
+            durations = (preprocess_s, t2 - t1, t3 - t2, t4 - t3)
             for stage, dt in zip(STAGES, durations, strict=True):
                 s.stage_s[stage] += dt
 
