@@ -134,7 +134,6 @@ def _open_sources(
     link: MqttLink,
     topics: Topics,
     ready: threading.Event,
-    consumer_waiting: threading.Event,
 ) -> list[CaptureWorker]:
     def on_state(camera: str, state: SourceState) -> None:
         log.info("camera %s: %s", camera, state)
@@ -145,7 +144,7 @@ def _open_sources(
     for source_config in config.sources:
         source = create_source(source_config)
         source.open()  # a file that cannot be decoded fails here, before READY
-        workers.append(CaptureWorker(source, prepare, on_state, ready, consumer_waiting))
+        workers.append(CaptureWorker(source, prepare, on_state, ready))
     return workers
 
 
@@ -171,8 +170,8 @@ def run_daemon(config: LeptonConfig) -> int:
     def prepare(frame: Frame) -> Tensor:
         return preprocess(frame.image, manifest.preprocess, manifest.input)
 
-    frames_ready, inference_waiting = threading.Event(), threading.Event()
-    workers = _open_sources(config, prepare, link, topics, frames_ready, inference_waiting)
+    frames_ready = threading.Event()
+    workers = _open_sources(config, prepare, link, topics, frames_ready)
     score_min = config.events.score_min
     if score_min is None:
         score_min = served.manifest.thresholds.score_min
@@ -190,7 +189,7 @@ def run_daemon(config: LeptonConfig) -> int:
         prepare,
         clock,
     )
-    pipeline = Pipeline(parts, workers, trackers, frames_ready, inference_waiting, on_commit=sender.notify)
+    pipeline = Pipeline(parts, workers, trackers, frames_ready, on_commit=sender.notify)
     reporter = _StatsReporter(config, pipeline, workers, outbox, sender, clock)
     for worker in workers:
         worker.start()

@@ -1,12 +1,12 @@
 """One capture thread per camera: read, preprocess when that helps, and feed a bounded queue.
 
-Preprocessing goes to whichever side has time. While the inference thread is busy, the
-capture thread preprocesses its frame, so resizing overlaps inference (OpenCV and ONNX
-Runtime both release the GIL) and each camera's pixel work gets its own thread. While the
-inference thread waits for frames, decoding is the slower side: the frame goes over raw
-and the inference thread preprocesses it, so the capture thread reads the next frame
-sooner. On 2 cores this beat preprocessing always here (INT8 +30 %, FP32 +9 %) and always
-there (``benchmarks/README.md``).
+Preprocessing goes to whichever side has time. When frames are already waiting in the
+queue, inference is the slower side: the capture thread preprocesses its frame, so resizing
+overlaps inference (OpenCV and ONNX Runtime both release the GIL) and each camera's pixel
+work gets its own thread. When the queue is empty, the inference thread keeps up and
+capture is the slower side: the frame goes over raw, the inference thread preprocesses it,
+and the capture thread reads the next frame sooner. On 2 cores with the 0.3 ms INT8 model
+this gave 1.22x the frames per second of always preprocessing here (``benchmarks/README.md``).
 
 Live cameras drop the oldest frame when inference lags (the newest frame is what the line
 shows now); files wait, so a replay infers every frame.
@@ -35,7 +35,7 @@ class Captured:
 
     frame: Frame
     tensor: Tensor | None
-    """None: the inference thread was waiting, and preprocesses the frame itself."""
+    """None: the queue was empty (inference keeps up), so the inference thread preprocesses it."""
     preprocess_s: float
 
 
@@ -56,7 +56,6 @@ class CaptureWorker:
         prepare: Prepare,
         on_state: Callable[[str, SourceState], None],
         ready: threading.Event,
-        consumer_waiting: threading.Event,
         queue_frames: int = 4,
     ) -> None:
         self.source = source
@@ -65,7 +64,6 @@ class CaptureWorker:
         self.dropped = 0
         self._on_state = on_state
         self._ready = ready
-        self._consumer_waiting = consumer_waiting
         self._stop = threading.Event()
         self._state: SourceState | None = None
         self._thread = threading.Thread(target=self._run, name=f"capture-{source.camera}", daemon=True)
@@ -114,7 +112,7 @@ class CaptureWorker:
                 self._report_state()
                 if frame is None:
                     break
-                if self._consumer_waiting.is_set():
+                if self.queue.empty():
                     self._put(Captured(frame, None, 0.0))
                     continue
                 started = time.perf_counter()

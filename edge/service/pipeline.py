@@ -70,14 +70,12 @@ class Pipeline:
         workers: list[CaptureWorker],
         trackers: dict[str, DefectTracker],
         frames_ready: threading.Event,
-        waiting: threading.Event,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._p = parts
         self._workers = {w.source.camera: w for w in workers}
         self._trackers = trackers
         self._frames_ready = frames_ready
-        self._waiting = waiting
         self._max_batch = parts.manifest.input.batch_max
         self._first = 0
         self._on_commit = on_commit
@@ -105,10 +103,8 @@ class Pipeline:
             self._end_camera(camera, end)
         did_work = bool(batch or ends)
         if not did_work:
-            self._waiting.set()  # capture threads now hand frames over raw: this thread has time
             self._frames_ready.wait(timeout_s)
             self._frames_ready.clear()
-            self._waiting.clear()
         with self._stats_lock:
             self.stats.last_progress_mono = time.monotonic()
         return did_work
