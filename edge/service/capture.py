@@ -1,12 +1,14 @@
 """One capture thread per camera: read, preprocess when that helps, and feed a bounded queue.
 
-Preprocessing goes to whichever side has time. When frames are already waiting in the
-queue, inference is the slower side: the capture thread preprocesses its frame, so resizing
-overlaps inference (OpenCV and ONNX Runtime both release the GIL) and each camera's pixel
-work gets its own thread. When the queue is empty, the inference thread keeps up and
-capture is the slower side: the frame goes over raw, the inference thread preprocesses it,
-and the capture thread reads the next frame sooner. On 2 cores with the 0.3 ms INT8 model
-this gave 1.22x the frames per second of always preprocessing here (``benchmarks/README.md``).
+Preprocessing goes to whichever side has time. A camera (or a real-time replay) makes the
+capture thread wait for each frame, so it preprocesses the frame it just decoded, while it
+is still in this core's cache: that is the lowest frame-to-event latency. So does a file
+replayed as fast as it decodes while frames wait in the queue (inference is the slower
+side): resizing overlaps inference (OpenCV and ONNX Runtime both release the GIL). Only
+when such a file finds the queue empty is capture the slower side: the frame goes over raw,
+the inference thread preprocesses it, and this thread reads the next frame sooner. On 2
+cores with the 0.3 ms INT8 model that gave 1.22x the frames per second of always
+preprocessing here (``benchmarks/README.md``).
 
 Live cameras drop the oldest frame when inference lags (the newest frame is what the line
 shows now); files wait, so a replay infers every frame.
@@ -35,7 +37,7 @@ class Captured:
 
     frame: Frame
     tensor: Tensor | None
-    """None: the queue was empty (inference keeps up), so the inference thread preprocesses it."""
+    """None: capture is the slower side, so the inference thread preprocesses it."""
     preprocess_s: float
 
 
@@ -112,7 +114,7 @@ class CaptureWorker:
                 self._report_state()
                 if frame is None:
                     break
-                if self.queue.empty():
+                if not self.source.paced and self.queue.empty():
                     self._put(Captured(frame, None, 0.0))
                     continue
                 started = time.perf_counter()

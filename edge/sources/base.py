@@ -37,6 +37,14 @@ class FrameSource(abc.ABC):
     live: bool = False
     """Live sources drop the oldest frame when inference lags; files wait for it."""
 
+    @property
+    def paced(self) -> bool:
+        """Frames come at the source's own rate (a camera, a real-time replay), not as fast as they decode.
+
+        The capture thread then waits for each frame, so it has time to preprocess it.
+        """
+        return True
+
     def __init__(self, camera: str) -> None:
         self.camera = camera
         self.state: SourceState = "starting"

@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 class VideoFileSource(FrameSource):
     live = False
 
+    @property
+    def paced(self) -> bool:
+        return self._config.realtime
+
     def __init__(self, config: FileSourceConfig) -> None:
         super().__init__(config.camera)
         self._config = config
