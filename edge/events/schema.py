@@ -68,7 +68,11 @@ class SnapshotRef(StrictModel):
 
 class Timing(StrictModel):
     capture_to_commit_ms: float = Field(ge=0.0, description="Capture until the outbox commit.")
-    inference_ms: float = Field(ge=0.0, description="Preprocess + engine + decode for the frame.")
+    inference_ms: float = Field(
+        ge=0.0,
+        description="Preprocess + engine + decode for the frame; for its batch when frames that "
+        "queued up behind inference ran together.",
+    )
 
 
 class Event(StrictModel):
