@@ -61,7 +61,8 @@ def targets(rows: list[Measured]) -> list[dict[str, Any]]:
                 limit = bare.latency_p99_ms + 10.0
                 checks.append(
                     {
-                        "target": f"{size} {precision} {threads}t: paced frame→PUBACK p99 ≤ bare p99 + 10 ms",
+                        "target": f"{size} {precision} {threads}t: paced frame→PUBACK p99 ≤ bare p99 + 10 ms "
+                        f"({paced.events} events)",
                         "value": round(paced.latency_p99_ms, 2),
                         "limit": round(limit, 2),
                         "met": paced.latency_p99_ms <= limit,
