@@ -35,6 +35,9 @@ ALARM_FILLING = "outbox_filling"
 ALARM_FULL = "outbox_full"
 ALARM_DEAD_LETTER = "dead_letter"
 
+SLOW_TRANSACTION_S = 0.25
+"""A transaction slower than this is logged: on a line box it is a disk stall, and every event waits on it."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -153,7 +156,9 @@ class Outbox:
     # --- writing -----------------------------------------------------------------------
     @contextmanager
     def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        asked = time.monotonic()
         with self._lock:
+            started = time.monotonic()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -163,6 +168,13 @@ class Outbox:
                         self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
+                done = time.monotonic()
+                if done - asked > SLOW_TRANSACTION_S:
+                    log.warning(
+                        "outbox %s: %s took %.0f ms (%.0f ms waiting for the outbox lock); a slow or "
+                        "stalled disk under service.state_dir delays every event",
+                        self.path, what, (done - asked) * 1000.0, (started - asked) * 1000.0,
+                    )  # fmt: skip
             except sqlite3.OperationalError as err:
                 if "full" in str(err):
                     raise OutboxFullError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -157,4 +158,29 @@ def test_dead_letter_keeps_the_row_and_raises_an_alarm(tmp_path: Path) -> None:
     assert "0x95" in alarms.active()[ALARM_DEAD_LETTER]
     kept = box._db.execute("SELECT message_key, reason FROM dead_letter").fetchall()
     assert kept == [("a/new", "0x95 packet too large")]
+    box.close()
+
+
+def test_a_commit_held_up_by_the_disk_is_logged_with_its_duration(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "outbox.db"
+    box = Outbox(path)
+    box.commit([message("warm/new")])
+    assert not [r for r in caplog.records if "took" in r.getMessage()]
+    # another writer holds SQLite's write lock for 0.5 s, as a stalled disk would hold the commit
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, blocker.execute, args=("COMMIT",))
+    release.start()
+    try:
+        box.commit([message("slow/new")])
+    finally:
+        release.join()
+        blocker.close()
+    (warning,) = [r for r in caplog.records if "took" in r.getMessage()]
+    assert warning.levelname == "WARNING"
+    assert "commit took" in warning.getMessage() and "service.state_dir" in warning.getMessage()
+    took_ms = float(warning.getMessage().split(" took ")[1].split(" ms")[0])
+    assert 450 <= took_ms < 5000
     box.close()
