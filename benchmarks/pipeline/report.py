@@ -154,14 +154,7 @@ def cpu_bound_fps(decode_fps: float, bare_fps: float, cores: int) -> float:
 
 
 def _bound_table(rows: list[Measured], cores: int) -> list[str]:
-    lines = [
-        "",
-        f"What {cores} cores allow (single-threaded engine): cores ÷ (decode s/frame + engine s/frame), "
-        "preprocessing and events taken as free:",
-        "",
-        "| size | precision | bare engine fps | CPU bound fps | bound / bare | lepton-edge / bound |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    body = []
     for r in sorted(rows, key=lambda r: (r.size, r.precision)):
         if r.variant != "bare engine" or r.threads != 1:
             continue
@@ -172,8 +165,18 @@ def _bound_table(rows: list[Measured], cores: int) -> list[str]:
         bound = cpu_bound_fps(decode.fps, r.fps, cores)
         share = "" if edge is None else f"{edge.fps / bound:.2f}"
         ratio = bound / r.fps
-        lines.append(f"| {r.size} | {r.precision} | {r.fps:.0f} | {bound:.0f} | {ratio:.2f} | {share} |")
-    return lines if len(lines) > 5 else []
+        body.append(f"| {r.size} | {r.precision} | {r.fps:.0f} | {bound:.0f} | {ratio:.2f} | {share} |")
+    if not body:
+        return []
+    return [
+        "",
+        f"What {cores} cores allow (single-threaded engine): cores ÷ (decode s/frame + engine s/frame), "
+        "preprocessing and events taken as free:",
+        "",
+        "| size | precision | bare engine fps | CPU bound fps | bound / bare | lepton-edge / bound |",
+        "|---|---|---:|---:|---:|---:|",
+        *body,
+    ]
 
 
 def as_json(rows: list[Measured], checks: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
