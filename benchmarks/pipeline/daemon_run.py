@@ -109,6 +109,17 @@ class _StatsListener:
         self._client.loop_stop()
 
 
+def _split(stats: dict[str, Any]) -> dict[str, float] | None:
+    """Each side of the commit's p50 and p99, from one stats message."""
+    split = {}
+    for side in ("capture_to_commit", "commit_to_puback"):
+        summary = stats.get(f"{side}_ms") or {}
+        for q in ("p50", "p99"):
+            if q in summary:
+                split[f"{side}_{q}"] = summary[q]
+    return split or None
+
+
 def run_daemon(run: DaemonRun, on_sample: Callable[[float, float], None] | None = None) -> Measured:
     """Run one daemon to its end; ``on_sample(seconds since READY, RSS MiB)`` every second."""
     return run_daemon_with_stats(run, on_sample)[0]
@@ -171,6 +182,7 @@ def run_daemon_with_stats(
             events=events,
             stage_ms=final["stage_ms"] if one_period else None,
             batch_mean=final["batch_mean"] if one_period else None,
+            latency_split_ms=_split(final) if one_period else None,
         )
         return measured, listener.stats
 

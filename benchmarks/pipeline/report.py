@@ -117,6 +117,7 @@ def markdown(rows: list[Measured], checks: list[dict[str, Any]], meta: dict[str,
             f"{'' if r.events is None else r.events} |"
         )
     lines += _stage_table(rows)
+    lines += _split_table(rows)
     lines += _bound_table(rows, meta["machine"]["cores"])
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     for c in checks:
@@ -140,6 +141,28 @@ def _stage_table(rows: list[Measured]) -> list[str]:
     for r in sorted(staged, key=lambda r: (r.size, r.threads, r.precision, r.variant)):
         cells = " | ".join(f"{(r.stage_ms or {}).get(s, 0.0):.3f}" for s in stages)
         lines.append(f"| {r.variant} | {r.size} | {r.precision} | {r.threads} | {cells} | {r.batch_mean} |")
+    return lines
+
+
+def _split_table(rows: list[Measured]) -> list[str]:
+    """Which side of the commit an event's latency (and its tail) sits on."""
+    split = [r for r in rows if r.latency_split_ms]
+    if not split:
+        return []
+    lines = [
+        "",
+        "lepton-edge's frame → PUBACK split at the outbox commit (p50 / p99 ms of each side, final stats):",
+        "",
+        "| variant | size | precision | threads | frame → PUBACK | frame → commit | commit → PUBACK |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in sorted(split, key=lambda r: (r.size, r.threads, r.precision, r.variant)):
+        s = r.latency_split_ms or {}
+        before = f"{s.get('capture_to_commit_p50', 0):.1f} / {s.get('capture_to_commit_p99', 0):.1f}"
+        after = f"{s.get('commit_to_puback_p50', 0):.1f} / {s.get('commit_to_puback_p99', 0):.1f}"
+        whole = f"{r.latency_p50_ms or 0:.1f} / {r.latency_p99_ms or 0:.1f}"
+        row = f"| {r.variant} | {r.size} | {r.precision} | {r.threads}"
+        lines.append(f"{row} | {whole} | {before} | {after} |")
     return lines
 
 

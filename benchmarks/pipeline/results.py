@@ -28,6 +28,8 @@ class Measured:
     """lepton-edge only: the daemon's mean time per frame in each stage (its final stats)."""
     batch_mean: float | None = None
     """lepton-edge only: mean frames per engine call."""
+    latency_split_ms: dict[str, float] | None = None
+    """lepton-edge only: p50 and p99 of each side of the commit (``capture_to_commit_p99``...)."""
 
     @property
     def fps(self) -> float:

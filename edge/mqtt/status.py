@@ -73,6 +73,15 @@ class Stats(StrictModel):
         description="Frame capture to the broker's PUBACK of its event, over the events "
         "acknowledged in the period; null when none was.",
     )
+    capture_to_commit_ms: LatencyStats | None = Field(
+        default=None,
+        description="The same events, frame capture to their outbox commit: queueing, inference, "
+        "snapshot and the commit's fsync.",
+    )
+    commit_to_puback_ms: LatencyStats | None = Field(
+        default=None,
+        description="The same events, outbox commit to PUBACK: the sender, the network and the broker.",
+    )
     final: bool = Field(default=False, description="The last stats of a clean stop (the period ends there).")
     alarms: dict[str, str] = Field(default_factory=dict, description="Active alarms: code -> message.")
 

@@ -3,7 +3,9 @@
 The pipeline starts an event's clock when it commits the event (with the frame's monotonic
 capture time); the sender stops it on the event's successful PUBACK. Monotonic time makes
 the figure immune to clock steps; an event committed before a restart has no clock and
-gives no sample (its delay is in ``outbox_oldest_age_s`` instead). Both sides are cheap
+gives no sample (its delay is in ``outbox_oldest_age_s`` instead). Each sample is split at
+the commit, so a slow tail shows its side: before it (queueing, inference, snapshot, the
+outbox's fsync) or after it (the sender, the network, the broker). Both sides are cheap
 dictionary operations under one lock, and the book is bounded: a daemon runs for months,
 and a row dead-lettered or dropped never stops its clock.
 """
@@ -35,16 +37,37 @@ class LatencySummary:
     max: float
 
 
+def _summarise(samples: list[float]) -> LatencySummary:
+    ordered = sorted(samples)
+    return LatencySummary(
+        count=len(ordered),
+        p50=round(statistics.median(ordered), 3),
+        p99=round(nearest_rank(ordered, 0.99), 3),
+        max=round(ordered[-1], 3),
+    )
+
+
+@dataclass(frozen=True)
+class DeliverySummary:
+    """The period's events: whole frame-to-PUBACK time, and its two sides of the commit."""
+
+    capture_to_puback: LatencySummary
+    capture_to_commit: LatencySummary
+    commit_to_puback: LatencySummary
+
+
 class DeliveryClock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open: OrderedDict[str, int] = OrderedDict()  # message key -> capture monotonic ns
-        self._samples: list[float] = []
+        # message key -> (capture, commit) monotonic ns
+        self._open: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._samples: list[tuple[float, float]] = []  # (capture → commit, commit → PUBACK) ms
 
     def started(self, message_key: str, captured_mono_ns: int) -> None:
-        """The message was committed; its frame was captured at ``captured_mono_ns``."""
+        """The message was committed just now; its frame was captured at ``captured_mono_ns``."""
+        committed = time.monotonic_ns()
         with self._lock:
-            self._open[message_key] = captured_mono_ns
+            self._open[message_key] = (captured_mono_ns, committed)
             while len(self._open) > _MAX_OPEN:
                 self._open.popitem(last=False)
 
@@ -52,23 +75,22 @@ class DeliveryClock:
         """The broker acknowledged the message; a key without a clock is ignored."""
         now = time.monotonic_ns()
         with self._lock:
-            captured = self._open.pop(message_key, None)
-            if captured is not None and len(self._samples) < _MAX_SAMPLES:
-                self._samples.append((now - captured) / 1e6)
+            clock = self._open.pop(message_key, None)
+            if clock is not None and len(self._samples) < _MAX_SAMPLES:
+                captured, committed = clock
+                self._samples.append(((committed - captured) / 1e6, (now - committed) / 1e6))
 
-    def take(self) -> LatencySummary | None:
+    def take(self) -> DeliverySummary | None:
         """Summarise and forget the samples so far; None when there were none."""
         with self._lock:
             samples, self._samples = self._samples, []
         if not samples:
             return None
-        samples.sort()
-        return LatencySummary(
-            count=len(samples),
-            p50=round(statistics.median(samples), 3),
-            p99=round(nearest_rank(samples, 0.99), 3),
-            max=round(samples[-1], 3),
+        return DeliverySummary(
+            capture_to_puback=_summarise([before + after for before, after in samples]),
+            capture_to_commit=_summarise([before for before, _after in samples]),
+            commit_to_puback=_summarise([after for _before, after in samples]),
         )
 
 
-__all__ = ["DeliveryClock", "LatencySummary", "nearest_rank"]
+__all__ = ["DeliveryClock", "DeliverySummary", "LatencySummary", "nearest_rank"]

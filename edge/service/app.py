@@ -31,7 +31,7 @@ from edge.mqtt.link import MqttLink
 from edge.mqtt.sender import OutboxSender
 from edge.mqtt.status import CameraStatus, DeviceState, DeviceStatus, LatencyStats, Stats
 from edge.mqtt.topics import Topics, default_prefix
-from edge.outbox.delivery_clock import DeliveryClock
+from edge.outbox.delivery_clock import DeliveryClock, LatencySummary
 from edge.outbox.store import Outbox
 from edge.preprocess import Tensor, preprocess
 from edge.service.capture import CaptureWorker, Prepare
@@ -219,6 +219,10 @@ def run_daemon(config: LeptonConfig) -> int:
     return code
 
 
+def _latency(summary: LatencySummary) -> LatencyStats:
+    return LatencyStats(**dataclasses.asdict(summary))
+
+
 class _StatsReporter:
     """The stats topic: one payload per period, and a last one when the daemon stops cleanly."""
 
@@ -261,7 +265,9 @@ class _StatsReporter:
             outbox_oldest_age_s=None if oldest_ms is None else round(time.time() - oldest_ms / 1000.0, 1),
             delivered=self._sender.delivered,
             alarms=self._outbox.alarms.active(),
-            capture_to_puback_ms=None if latency is None else LatencyStats(**dataclasses.asdict(latency)),
+            capture_to_puback_ms=None if latency is None else _latency(latency.capture_to_puback),
+            capture_to_commit_ms=None if latency is None else _latency(latency.capture_to_commit),
+            commit_to_puback_ms=None if latency is None else _latency(latency.commit_to_puback),
             final=final,
         )
 

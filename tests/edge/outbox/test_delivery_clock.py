@@ -18,9 +18,24 @@ def test_one_sample_per_acknowledged_key_and_take_forgets_them() -> None:
     clock.acknowledged("from-before-a-restart/new")  # no clock was started: no sample
 
     summary = clock.take()
-    assert summary is not None and summary.count == 100
-    assert 50 <= summary.p50 < 60 and 99 <= summary.p99 < 110 and summary.p99 <= summary.max
+    assert summary is not None
+    whole = summary.capture_to_puback
+    assert whole.count == 100
+    assert 50 <= whole.p50 < 60 and 99 <= whole.p99 < 110 and whole.p99 <= whole.max
     assert clock.take() is None
+
+
+def test_each_sample_splits_at_the_commit() -> None:
+    clock = DeliveryClock()
+    clock.started("slow-before/new", time.monotonic_ns() - 300_000_000)  # captured 300 ms before commit
+    time.sleep(0.05)
+    clock.acknowledged("slow-before/new")
+    summary = clock.take()
+    assert summary is not None
+    before, after = summary.capture_to_commit, summary.commit_to_puback
+    assert before.count == after.count == 1
+    assert 300 <= before.max < 340 and 50 <= after.max < 300
+    assert abs(summary.capture_to_puback.max - (before.max + after.max)) < 0.01
 
 
 def test_open_clocks_are_bounded() -> None:
@@ -30,4 +45,4 @@ def test_open_clocks_are_bounded() -> None:
     clock.acknowledged("e0/new")  # the oldest were forgotten
     clock.acknowledged("e11999/new")
     summary = clock.take()
-    assert summary is not None and summary.count == 1
+    assert summary is not None and summary.capture_to_puback.count == 1

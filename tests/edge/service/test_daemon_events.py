@@ -75,6 +75,9 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
     assert final["final"] and final["frames"] == {"cam1": 90}
     latency = final["capture_to_puback_ms"]
     assert latency["count"] == 6 and 0 < latency["p50"] <= latency["p99"] <= latency["max"] < 10_000
+    before, after = final["capture_to_commit_ms"], final["commit_to_puback_ms"]
+    assert before["count"] == after["count"] == 6
+    assert 0 < before["max"] <= latency["max"] and 0 < after["max"] <= latency["max"]
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
