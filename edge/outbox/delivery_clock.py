@@ -1,7 +1,8 @@
 """Frame-to-PUBACK latency: how late an operator learns of a defect, measured in-process.
 
-The pipeline starts an event's clock when it commits the event (with the frame's monotonic
-capture time); the sender stops it on the event's successful PUBACK. Monotonic time makes
+The pipeline starts an event's clock as it commits the event (with the frame's monotonic
+capture time), under the outbox's lock, so the sender cannot see the row first; the sender
+stops it on the event's successful PUBACK. Monotonic time makes
 the figure immune to clock steps; an event committed before a restart has no clock and
 gives no sample (its delay is in ``outbox_oldest_age_s`` instead). Each sample is split at
 the commit, so a slow tail shows its side: before it (queueing, inference, snapshot, the

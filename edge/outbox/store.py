@@ -155,7 +155,9 @@ class Outbox:
 
     # --- writing -----------------------------------------------------------------------
     @contextmanager
-    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _transaction(
+        self, what: str, on_committed: Callable[[], None] | None = None
+    ) -> Iterator[sqlite3.Connection]:
         asked = time.monotonic()
         with self._lock:
             started = time.monotonic()
@@ -168,6 +170,8 @@ class Outbox:
                         self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
+                if on_committed is not None:
+                    on_committed()  # still under the lock: before the sender can read the rows
                 done = time.monotonic()
                 if done - asked > SLOW_TRANSACTION_S:
                     log.warning(
@@ -184,19 +188,21 @@ class Outbox:
             except sqlite3.Error as err:
                 raise DeliveryError(f"outbox {self.path}: {what} failed: {err}") from err
 
-    def commit(self, messages: Sequence[NewMessage]) -> int:
+    def commit(self, messages: Sequence[NewMessage], on_committed: Callable[[], None] | None = None) -> int:
         """Commit messages atomically under one new per-device seq, returned.
 
         The seq lives in ``meta`` so it keeps rising across restarts, even after every row
         was delivered and deleted. A message key (``<event_id>/new``) can be committed once.
+        ``on_committed`` runs once the rows are durable and before the sender can see them,
+        so a clock it starts cannot miss their PUBACK.
         """
         try:
             try:
-                seq = self._commit_once(messages, apply_policy=False)
+                seq = self._commit_once(messages, apply_policy=False, on_committed=on_committed)
             except OutboxFullError:
                 # The WAL may hold much of the budget: fold it in first, then apply the policy.
                 self._checkpoint()
-                seq = self._commit_once(messages, apply_policy=True)
+                seq = self._commit_once(messages, apply_policy=True, on_committed=on_committed)
         except OutboxFullError as err:
             self.refused += len(messages)
             self.alarms.raise_alarm(ALARM_FULL, f"{err}; {self.refused} message(s) refused so far")
@@ -211,8 +217,10 @@ class Outbox:
             except sqlite3.Error as err:
                 log.warning("outbox %s: checkpoint failed: %s", self.path, err)
 
-    def _commit_once(self, messages: Sequence[NewMessage], apply_policy: bool) -> int:
-        with self._transaction("commit") as db:
+    def _commit_once(
+        self, messages: Sequence[NewMessage], apply_policy: bool, on_committed: Callable[[], None] | None
+    ) -> int:
+        with self._transaction("commit", on_committed) as db:
             row = db.execute("SELECT v FROM meta WHERE k = 'last_seq'").fetchone()
             seq = int(row[0]) + 1 if row else 0
             payloads = [m.render(seq) for m in messages]

@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -173,14 +174,14 @@ class Pipeline:
                 snapshot = self._p.snapshots.save(draft.event_id, frame.image, draft.findings[0])
             latency_ms = (time.monotonic_ns() - captured_mono_ns) / 1e6
             messages = self._p.builder.build(camera, draft, latency_ms, inference_ms, snapshot)
+            start_clock = partial(self._p.delivery_clock.started, messages[0].key, captured_mono_ns)
             try:
-                self._p.outbox.commit(messages)
+                self._p.outbox.commit(messages, on_committed=start_clock)
             except OutboxFullError:
                 # The alarm is raised by the outbox; the frame loop goes on so the line keeps being watched.
                 with self._stats_lock:
                     self.stats.refused += 1
                 continue
-            self._p.delivery_clock.started(messages[0].key, captured_mono_ns)
             with self._stats_lock:
                 self.stats.events += 1
             log.info("camera %s: %s %s %s", camera, draft.type, draft.findings[0].label, draft.event_id)

@@ -54,6 +54,26 @@ def test_one_commit_is_one_seq_and_atomic(tmp_path: Path) -> None:
     box.close()
 
 
+def test_on_committed_runs_before_the_sender_can_read_the_rows(tmp_path: Path) -> None:
+    # The pipeline starts an event's frame-to-PUBACK clock there: started after the commit
+    # returned, a fast PUBACK could arrive first and the event would go untimed.
+    box = Outbox(tmp_path / "outbox.db")
+    seen_by_sender: list[list[str]] = []
+    sender = threading.Thread(target=lambda: seen_by_sender.append([r.message_key for r in box.pending(10)]))
+
+    def on_committed() -> None:
+        sender.start()
+        sender.join(timeout=0.3)
+        assert sender.is_alive(), "the sender read the outbox before the clock was started"
+
+    box.commit([message("a/new")], on_committed=on_committed)
+    sender.join(timeout=5)
+    assert seen_by_sender == [["a/new"]]
+    with pytest.raises(DeliveryError):
+        box.commit([message("a/new")], on_committed=lambda: pytest.fail("called for a failed commit"))
+    box.close()
+
+
 def test_database_is_wal_with_full_sync(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "outbox.db")
     box.commit([message("a/new")])
