@@ -20,6 +20,7 @@ from pathlib import Path
 from edge.alarms import Alarms
 from edge.config.models import OutboxConfig
 from edge.errors import LeptonError
+from edge.events.snapshots import read_snapshot
 from edge.mqtt.link import Ack, MqttLink
 from edge.outbox.delivery_clock import DeliveryClock
 from edge.outbox.store import Outbox, OutboxRow
@@ -168,10 +169,7 @@ class OutboxSender:
     def _payload(self, row: OutboxRow) -> bytes | None:
         if row.payload_file is None:
             return row.payload
-        try:
-            return Path(row.payload_file).read_bytes()
-        except OSError:
-            return None
+        return read_snapshot(Path(row.payload_file))
 
     def _feed(self) -> None:
         free = self._window - self.in_flight
@@ -183,7 +181,10 @@ class OutboxSender:
         for row in self._outbox.pending(limit=free, exclude=busy | waiting):
             payload = self._payload(row)
             if payload is None:
-                log.warning("snapshot %s was evicted before delivery; dropping its message", row.payload_file)
+                log.warning(
+                    "snapshot %s was evicted, or torn by a power cut, before delivery; dropping its message",
+                    row.payload_file,
+                )
                 self._outbox.delete(row.row_id)
                 continue
             event_id = row.message_key.split("/", 1)[0]

@@ -25,6 +25,7 @@ class Frame:
     captured_mono_ns: int
     """Monotonic capture time, for latency measurements that survive clock steps."""
     image: npt.NDArray[np.uint8]
+    """Owned by the pipeline once captured: a snapshot draws its finding on it, after inference."""
 
 
 class FrameSource(abc.ABC):

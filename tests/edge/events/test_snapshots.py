@@ -1,4 +1,5 @@
-"""The snapshot store on a real directory: the quota evicts the oldest, across restarts too."""
+"""The snapshot store on a real directory: the quota evicts the oldest, across restarts too;
+torn files are told from whole ones."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from edge.config.models import SnapshotConfig
 from edge.events.schema import Finding
-from edge.events.snapshots import SnapshotStore
+from edge.events.snapshots import SnapshotStore, read_snapshot
 
 FINDING = Finding(label="scratch", score=0.9)
 
@@ -46,3 +47,20 @@ def test_a_restarted_store_evicts_what_the_last_one_left_oldest_first(tmp_path: 
     assert "new.jpg" in left and "old0.jpg" not in left
     assert second.evicted == 10 - len(left - {"new.jpg"})
     assert sum(p.stat().st_size for p in tmp_path.glob("*.jpg")) <= size
+
+
+def test_torn_or_missing_snapshots_read_as_none_and_leftover_parts_are_removed(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path, SnapshotConfig())
+    path, sha = store.save("whole", _frame(1), FINDING)
+    jpeg = path.read_bytes()
+    assert read_snapshot(path) == jpeg and hashlib.sha256(jpeg).hexdigest() == sha
+    # what a power cut before writeback can leave (the file is written without fsync)
+    for name, content in (("empty", b""), ("cut", jpeg[:-100]), ("headless", jpeg[100:])):
+        (tmp_path / f"{name}.jpg").write_bytes(content)
+        assert read_snapshot(tmp_path / f"{name}.jpg") is None, name
+    assert read_snapshot(tmp_path / "evicted.jpg") is None
+
+    leftover = tmp_path / ".killed.jpg.abc123.part"  # a write cut short by kill -9
+    leftover.write_bytes(jpeg[:10])
+    SnapshotStore(tmp_path, SnapshotConfig())
+    assert not leftover.exists() and path.exists()

@@ -1,4 +1,4 @@
-"""The sender's delivery rules on a real outbox and a real broker: reason codes, stuck rows."""
+"""The sender's delivery rules on a real outbox and a real broker: reason codes, stuck rows, torn files."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import socket
 import time
 from pathlib import Path
 
+import numpy as np
+
 from edge.alarms import Alarms
-from edge.config.models import MqttConfig, OutboxConfig
+from edge.config.models import MqttConfig, OutboxConfig, SnapshotConfig
+from edge.events.schema import Finding
+from edge.events.snapshots import SnapshotStore
 from edge.mqtt.link import Ack, MqttLink
 from edge.mqtt.sender import ALARM_REFUSING, OutboxSender
 from edge.outbox.store import ALARM_DEAD_LETTER, NewMessage, Outbox
@@ -80,3 +84,48 @@ def test_the_broker_link_disables_nagle(tmp_path: Path, broker: Broker) -> None:
         assert sock is not None and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         link.stop("t/status", b"stopped")
+
+
+def test_a_snapshot_torn_by_a_power_cut_is_dropped_and_its_event_still_delivered(
+    tmp_path: Path, broker: Broker
+) -> None:
+    # Snapshots are written without fsync: after a power cut a file can be empty or cut short.
+    whole = SnapshotStore(tmp_path / "snapshots", SnapshotConfig())
+    whole_path, _sha = whole.save("e0", np.full((48, 64, 3), 128, np.uint8), Finding(label="dent", score=0.9))
+    jpeg = whole_path.read_bytes()
+    torn_paths = {"empty": b"", "cut-short": jpeg[: len(jpeg) // 2]}
+    for name, content in torn_paths.items():
+        (tmp_path / "snapshots" / f"{name}.jpg").write_bytes(content)
+
+    outbox, link, sender, _alarms = _parts(tmp_path, broker.port, OutboxConfig())
+    sub = Subscriber(broker.port, "t/cam/#")
+    for key, path in (("e0", whole_path), *((n, tmp_path / "snapshots" / f"{n}.jpg") for n in torn_paths)):
+        outbox.commit(
+            [
+                NewMessage(key=f"{key}/new", topic=f"t/cam/events/{key}", render=lambda _seq: b"{}"),
+                NewMessage(
+                    key=f"{key}/snapshot",
+                    topic=f"t/cam/snapshots/{key}",
+                    render=lambda _: b"",
+                    payload_file=path,
+                ),
+            ]
+        )
+    link.start()
+    sender.start()
+    try:
+        sub.wait_for("", 4)  # three events and the one whole snapshot
+        deadline = time.monotonic() + 30
+        while outbox.depth()[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert outbox.depth()[0] == 0  # the torn ones were dropped, not retried forever
+        time.sleep(0.3)
+    finally:
+        sender.stop()
+        link.stop("t/status", b"stopped")
+        sub.close()
+    received = sub.on_topic("")
+    topics = sorted(m.topic for m in received)
+    assert topics == ["t/cam/events/cut-short", "t/cam/events/e0", "t/cam/events/empty", "t/cam/snapshots/e0"]
+    assert [m.payload for m in received if m.topic.endswith("snapshots/e0")] == [jpeg]
+    outbox.close()
