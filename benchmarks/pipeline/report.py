@@ -6,7 +6,6 @@ import os
 import platform
 from collections import defaultdict
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -14,6 +13,7 @@ import onnxruntime
 import torch
 
 from benchmarks.pipeline.results import Measured
+from edge.machine import read_cpu_model
 from export.stages.toolchain import read_cpu_flags
 
 
@@ -77,17 +77,9 @@ def _check(name: str, value: float, minimum: float) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     flags = read_cpu_flags()
     return {
-        "cpu": model,
+        "cpu": read_cpu_model(),
         "cores": os.cpu_count(),
         "isa": [f for f in flags if f.startswith(("avx", "amx", "vnni")) or f in ("fma", "f16c")],
         "python": platform.python_version(),
