@@ -3,6 +3,7 @@
 Subcommands (one table, each a thin shell over one importable function):
 
     build           data set + conveyor video + trained classifier   (demo.build.build_demo)
+    ship            make <out>'s trained weights the shipped ones    (demo.build.ship_weights)
     bundle-current  exit 0 when <out>/bundle was exported from <out>/model (demo.bundle_check)
     score           the daemon's alerts against the video's truth    (demo.scoring.score_events)
 
@@ -37,12 +38,23 @@ def _build(args: argparse.Namespace) -> int:
         n_val=n_val,
         n_test=n_test,
         force=args.force,
+        train_here=args.train,
+        train_seed=args.train_seed,
     )
     if args.epochs is not None:
         config = dataclasses.replace(config, epochs=args.epochs)
     results = build_demo(config, _say)  # one line per step on stderr as it finishes
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from demo.build import ship_weights
+    from edge.machine import read_cpu_model
+
+    made_for = ship_weights(args.out, trained_on=read_cpu_model())
+    _say(f"demo: shipped {args.out}/model as demo/weights ({made_for.trained_on}); commit demo/weights/")
     return 0
 
 
@@ -88,8 +100,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--epochs", type=int, default=None, help="training epochs (default: the tuned number)")
     build.add_argument("--force", action="store_true", help="rebuild every step")
+    build.add_argument(
+        "--train", action="store_true", help="train here even when demo/weights/ was trained for this build"
+    )
+    build.add_argument(
+        "--train-seed",
+        type=int,
+        default=None,
+        help="seed of the training run alone (default: --seed); implies --train",
+    )
     build.add_argument("--json", action="store_true", help="print the step results as JSON")
     build.set_defaults(run=_build)
+
+    ship = sub.add_parser("ship", help="make <out>/model (from build --train) the weights in demo/weights/")
+    ship.add_argument("--out", type=Path, default=Path("build/demo"))
+    ship.set_defaults(run=_ship)
 
     current = sub.add_parser("bundle-current", help="exit 0 if <out>/bundle matches <out>/model")
     current.add_argument("--out", type=Path, default=Path("build/demo"))

@@ -6,6 +6,7 @@ names without paying for a torch import.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
 
 DATA_DIR: Final = "data"
@@ -19,6 +20,10 @@ LABELS_NAME: Final = "labels.txt"
 REPORT_NAME: Final = "train_report.json"
 """The three files of MODEL_DIR; the report is written last."""
 
+SHIPPED_DIR: Final = Path(__file__).parent / "weights"
+"""In the repository: weights of one training run, with its report and what they were trained for."""
+SHIPPED_FOR_NAME: Final = "shipped_for.json"
+
 __all__ = [
     "BUNDLE_DIR",
     "CLASSIFIER_NAME",
@@ -26,6 +31,8 @@ __all__ = [
     "LABELS_NAME",
     "MODEL_DIR",
     "REPORT_NAME",
+    "SHIPPED_DIR",
+    "SHIPPED_FOR_NAME",
     "TRUTH_NAME",
     "VIDEO_NAME",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from demo.build import BuildConfig, StepResult, build_demo
+from demo.build import BuildConfig, ShippedFor, StepResult, build_demo, ship_weights
 from demo.bundle_check import bundle_staleness
 from demo.labels import INPUT, LABELS, PREPROCESS
-from demo.layout import BUNDLE_DIR, CLASSIFIER_NAME, MODEL_DIR, REPORT_NAME
+from demo.layout import BUNDLE_DIR, CLASSIFIER_NAME, MODEL_DIR, REPORT_NAME, SHIPPED_DIR, SHIPPED_FOR_NAME
+from demo.scene import GENERATOR_VERSION
+from demo.train import DEFAULT_EPOCHS, TrainReport, TrainSettings
 from edge.bundle.manifest import (
     DecoderSpec,
     Manifest,
@@ -71,6 +74,33 @@ def test_cli_reports_skipped_steps_as_json(built: Path) -> None:
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert [step["action"] for step in json.loads(done.stdout)] == ["skipped", "skipped", "skipped"]
+
+
+def test_shipped_weights_stand_in_for_training_only_for_their_own_build(built: Path, tmp_path: Path) -> None:
+    shipped = tmp_path / "shipped"
+    ship_weights(built, shipped, trained_on="test")
+    config = dataclasses.replace(_tiny(tmp_path / "fresh"), shipped_dir=shipped)
+
+    assert _actions(build_demo(config, lambda _: None))["model"] == "shipped"
+    weights = sha256_file(config.out_dir / MODEL_DIR / CLASSIFIER_NAME)
+    assert weights == sha256_file(built / MODEL_DIR / CLASSIFIER_NAME)
+    assert _actions(build_demo(config, lambda _: None))["model"] == "skipped"  # and current from then on
+    other_build = dataclasses.replace(config, out_dir=tmp_path / "other", epochs=2)
+    assert _actions(build_demo(other_build, lambda _: None))["model"] == "built"
+    asked_to_train = dataclasses.replace(config, out_dir=tmp_path / "train", train_here=True)
+    assert _actions(build_demo(asked_to_train, lambda _: None))["model"] == "built"
+
+
+def test_the_repository_ships_weights_for_the_default_build() -> None:
+    """A change to the scene generator or to training needs new weights, or the demo trains anew."""
+    made_for = ShippedFor.model_validate_json((SHIPPED_DIR / SHIPPED_FOR_NAME).read_text(encoding="utf-8"))
+    report = TrainReport.model_validate_json((SHIPPED_DIR / REPORT_NAME).read_text(encoding="utf-8"))
+    default = BuildConfig(out_dir=Path("unused"))
+    fix = "re-ship: python -m demo build --train --force && python -m demo ship"
+    assert made_for.generator == GENERATOR_VERSION and made_for.seed == default.seed, fix
+    assert made_for.sizes == {"train": default.n_train, "val": default.n_val, "test": default.n_test}, fix
+    assert report.epochs == DEFAULT_EPOCHS and report.settings == TrainSettings().record(), fix
+    assert report.labels == LABELS and sha256_file(SHIPPED_DIR / CLASSIFIER_NAME) == report.classifier_sha256
 
 
 def _bundle_from(out: Path, weights: Path) -> None:
