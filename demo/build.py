@@ -235,9 +235,9 @@ def ship_weights(out_dir: Path, shipped_dir: Path = SHIPPED_DIR, trained_on: str
     model_dir = out_dir / MODEL_DIR
     report = TrainReport.model_validate_json((model_dir / REPORT_NAME).read_text(encoding="utf-8"))
     if sha256_file(model_dir / CLASSIFIER_NAME) != report.classifier_sha256:
-        raise DemoBuildError(
-            f"{model_dir}: the weights do not match their report; run `python -m demo build`"
-        )
+        raise DemoBuildError(f"{model_dir}: the weights do not match their report; run `demo build --train`")
+    if report.data_index_sha256 != index.sha256:
+        raise DemoBuildError(f"{model_dir}: not trained on {out_dir / DATA_DIR}; run `demo build --train`")
     made_for = ShippedFor(
         generator=index.generator, seed=index.seed, sizes=index.sizes, trained_on=trained_on
     )
