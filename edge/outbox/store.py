@@ -75,7 +75,7 @@ class NewMessage:
     topic: str
     render: Callable[[int], bytes]
     payload_file: Path | None = None
-    """When set, the payload is this file's content, read at send time (snapshots)."""
+    """When set, the payload is this snapshot JPEG's content, read and checked whole at send time."""
 
 
 @dataclass(frozen=True)
