@@ -2,8 +2,8 @@
 
     .venv/bin/python -m benchmarks.capture_layout [--size 640x480] [--bundle B] [--rounds 3]
 
-Decode (one FFmpeg thread) and preprocessing run on the capture side, ORT (one thread, no
-spinning, as the daemon sets it) in the main loop. "thread": a capture thread and a
+Decode (one FFmpeg thread) and preprocessing run on the capture side, ORT (one thread, the
+daemon's session options) in the main loop. "thread": a capture thread and a
 bounded ``queue.Queue``, the daemon's layout. "process": a spawned child writes tensors into
 a shared-memory ring and ``multiprocessing`` queues carry slot numbers, Frigate's layout.
 Nothing else of the daemon runs, so the thread figure is the ceiling for its layout.
@@ -30,6 +30,7 @@ import onnxruntime as ort
 
 from benchmarks.pipeline.inputs import sized_video
 from edge.bundle.manifest import Manifest, read_manifest
+from edge.engines.ort import session_options
 from edge.preprocess import preprocess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,9 +44,7 @@ def _open(video: Path) -> cv2.VideoCapture:
 
 
 def _session(bundle: Path, model: str) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options = session_options(1)
     return ort.InferenceSession(str(bundle / model), options, providers=["CPUExecutionProvider"])
 
 
