@@ -70,6 +70,10 @@ class BuildConfig:
     """Train even when the shipped weights were made for this build."""
     shipped_dir: Path = SHIPPED_DIR
 
+    @property
+    def training_seed(self) -> int:
+        return self.seed if self.train_seed is None else self.train_seed
+
 
 @dataclass(frozen=True)
 class StepResult:
@@ -180,7 +184,7 @@ def _model_is_current(
     if shipped is not None and report.classifier_sha256 == shipped.classifier_sha256:
         return report if intact else None  # the shipped weights, copied by an earlier build
     trained_for_this_build = (
-        report.seed == (config.seed if config.train_seed is None else config.train_seed)
+        report.seed == config.training_seed
         and report.epochs == config.epochs
         and report.data_index_sha256 == index.sha256
         and report.settings == config.train.record()
@@ -266,7 +270,7 @@ def _model_step(config: BuildConfig, index: DatasetIndex, say: Log) -> StepResul
         report = train_classifier(
             config.out_dir / DATA_DIR,
             model_dir,
-            seed=config.seed if config.train_seed is None else config.train_seed,
+            seed=config.training_seed,
             epochs=config.epochs,
             settings=config.train,
             log=say,
