@@ -1,15 +1,21 @@
-"""Snapshots: the JPEG of the frame that confirmed a defect, with the finding drawn on it.
+"""Snapshots: the JPEG of a defect's frame with its finding drawn on it.
 
 Saved atomically under the state directory and published next to the event, which names
 it by topic and sha256. Snapshots live under their own quota and are evicted oldest
 first: an operator needs the recent ones; events, not pictures, are what must never be lost.
 
-So a snapshot sits on the event's critical path as little as it can: the finding is drawn
-on the frame itself (the pipeline is done with it; a copy of a 1280x720 frame cost more
-than the drawing), and the file is written without fsync, so the event's outbox commit is
-the only fsync between a defect and its alert (each one is about 1 ms here, tens of
-milliseconds on an SD card). A power cut before writeback can leave the newest pictures
-torn: ``read_snapshot`` tells, and the sender drops them as it drops evicted ones.
+So a snapshot sits on the event's critical path as little as it can:
+
+- It is rendered ahead (``render_ahead``, on this store's own thread) from the frame before
+  the one that confirms the defect, while that one is captured and inferred; the pipeline
+  only waits for it, and writes it, when the ``new`` event is committed. Encoding a JPEG is
+  milliseconds (more on a Jetson's CPU), a frame interval is 10-40 ms.
+- The finding is drawn on the frame itself (the pipeline is done with it; a copy of a
+  1280x720 frame cost more than the drawing).
+- The file is written without fsync, so the event's outbox commit is the only fsync between a
+  defect and its alert (each one is about 1 ms here, tens of milliseconds on an SD card). A
+  power cut before writeback can leave the newest pictures torn: ``read_snapshot`` tells, and
+  the sender drops them as it drops evicted ones.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import hashlib
 import logging
 import threading
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -52,11 +60,21 @@ def render_snapshot(canvas: npt.NDArray[np.uint8], finding: Finding, quality: in
     return encoded.tobytes()
 
 
+@dataclass(frozen=True)
+class RenderedSnapshot:
+    """A snapshot encoded but not yet written: the JPEG, its sha256 and the label drawn on it."""
+
+    label: str
+    jpeg: bytes
+    sha256: str
+
+
 class SnapshotStore:
     def __init__(self, directory: Path, config: SnapshotConfig) -> None:
         self.directory = directory
         self._config = config
         self._lock = threading.Lock()
+        self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshots")
         directory.mkdir(parents=True, exist_ok=True)
         for leftover in directory.glob(".*.part"):  # a write cut short by kill -9 or a power cut
             leftover.unlink(missing_ok=True)
@@ -67,16 +85,31 @@ class SnapshotStore:
         self._bytes = sum(size for _name, size in self._files)
         self.evicted = 0
 
+    def render_ahead(self, image: npt.NDArray[np.uint8], finding: Finding) -> Future[RenderedSnapshot]:
+        """Draw the finding on ``image`` (which it changes) and encode it, on this store's thread."""
+        return self._renderer.submit(self._render, image, finding)
+
     def save(self, event_id: str, image: npt.NDArray[np.uint8], finding: Finding) -> tuple[Path, str]:
         """Draw the finding on ``image`` (which it changes), write the JPEG; its path and sha256."""
-        data = render_snapshot(image, finding, self._config.jpeg_quality)
+        return self.keep(event_id, self._render(image, finding))
+
+    def keep(self, event_id: str, rendered: RenderedSnapshot) -> tuple[Path, str]:
+        """Write a rendered snapshot as the event's, within the quota; its path and sha256."""
         path = self.directory / f"{event_id}.jpg"
-        write_bytes_atomic(path, data, durable=False)  # the event's commit is the fsync that matters
+        write_bytes_atomic(path, rendered.jpeg, durable=False)  # the event's commit is the fsync that matters
         with self._lock:
-            self._files.append((path.name, len(data)))
-            self._bytes += len(data)
+            self._files.append((path.name, len(rendered.jpeg)))
+            self._bytes += len(rendered.jpeg)
             self._evict()
-        return path, hashlib.sha256(data).hexdigest()
+        return path, rendered.sha256
+
+    def close(self) -> None:
+        """Stop the render thread; renders not started yet are dropped (their events are not committed)."""
+        self._renderer.shutdown(wait=True, cancel_futures=True)
+
+    def _render(self, image: npt.NDArray[np.uint8], finding: Finding) -> RenderedSnapshot:
+        data = render_snapshot(image, finding, self._config.jpeg_quality)
+        return RenderedSnapshot(finding.label, data, hashlib.sha256(data).hexdigest())
 
     def _evict(self) -> None:
         while self._bytes > self._config.max_bytes and len(self._files) > 1:
@@ -99,4 +132,4 @@ def read_snapshot(path: Path) -> bytes | None:
     return data if data.startswith(_JPEG_START) and data.endswith(_JPEG_END) else None
 
 
-__all__ = ["SnapshotStore", "read_snapshot", "render_snapshot"]
+__all__ = ["RenderedSnapshot", "SnapshotStore", "read_snapshot", "render_snapshot"]

@@ -45,10 +45,13 @@ class _Occurrence:
     frames: int = 0
     score_sum: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     score_max: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    latest: Finding | None = None
+    """The last defect frame's own finding."""
 
     def add(self, obs: FrameObservation) -> None:
         label = obs.verdict.defect_label
         assert label is not None
+        self.latest = Finding(label=label, score=round(obs.verdict.defect_score, 4))
         self.frames += 1
         self.last_seq, self.last_ms = obs.seq, obs.captured_at_ms
         self.score_sum[label] += obs.verdict.defect_score
@@ -95,6 +98,18 @@ class DefectTracker:
         if self._clean_run >= self._clear:
             return [self._close(obs.seq, obs.captured_at_ms)]
         return []
+
+    def confirms_next(self) -> tuple[str, Finding] | None:
+        """The event id the next defect frame will confirm, and the last frame's own finding.
+
+        Lets the pipeline make the ``new`` event's snapshot from the last frame while the
+        next one is captured and inferred. None when no confirmation is one frame away
+        (always, with ``confirm_frames = 1``).
+        """
+        occ = self._current
+        if occ is None or self._confirmed or occ.frames != self._confirm - 1 or occ.latest is None:
+            return None
+        return occ.event_id, occ.latest
 
     def flush(self, frame_seq: int, captured_at_ms: int) -> list[EventDraft]:
         """End of stream: close a confirmed occurrence so every ``new`` gets its ``end``."""

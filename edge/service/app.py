@@ -205,6 +205,8 @@ def run_daemon(config: LeptonConfig) -> int:
     for worker in workers:
         worker.stop()
     pipeline.close_all()
+    if parts.snapshots is not None:
+        parts.snapshots.close()
     _drain(outbox, config.service.drain_timeout_s, sender)
     link.publish_transient(topics.stats, reporter.take(final=True).to_payload())
     link.stop(topics.status, status.payload("stopped"))

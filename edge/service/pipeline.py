@@ -5,6 +5,10 @@ waiting in every camera's queue, preprocesses those that arrived raw, runs the m
 on them as one batch (at most the bundle's ``batch_max``), and commits events frame by
 frame. Only frames already waiting are batched: a lone frame is never held back for
 company. An event exists once ``commit`` returned: only then is the frame's work done.
+
+A ``new`` event's snapshot is rendered ahead, from the frame before the confirming one,
+on the snapshot store's thread (``SnapshotStore.render_ahead``): by the time the defect
+is confirmed its picture is usually ready, and the event waits only for the write.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +31,7 @@ from edge.decoders.classification import ClassificationDecoder
 from edge.engines.base import Engine
 from edge.errors import LeptonError
 from edge.events.builder import EventBuilder
-from edge.events.snapshots import SnapshotStore
+from edge.events.snapshots import RenderedSnapshot, SnapshotStore
 from edge.events.tracker import DefectTracker, EventDraft, FrameObservation
 from edge.outbox.delivery_clock import DeliveryClock
 from edge.outbox.store import Outbox, OutboxFullError
@@ -82,6 +88,8 @@ class Pipeline:
         self._on_commit = on_commit
         self._ended: set[str] = set()
         self._last: dict[str, Frame] = {}
+        self._ahead: dict[str, tuple[str, Future[RenderedSnapshot]]] = {}
+        """Per camera: the event id a snapshot is being rendered for, ahead of its confirmation."""
         self.stats = PipelineStats()
         self.source_errors: list[LeptonError] = []
         self._stats_lock = threading.Lock()
@@ -143,12 +151,14 @@ class Pipeline:
         preprocess_s = sum(c.preprocess_s for c in batch) + (t1 - t0)
         for captured, verdict in zip(batch, verdicts, strict=True):
             frame = captured.frame
-            drafts = self._trackers[frame.camera].observe(
-                FrameObservation(frame.seq, frame.captured_at_ms, verdict)
-            )
+            tracker = self._trackers[frame.camera]
+            drafts = tracker.observe(FrameObservation(frame.seq, frame.captured_at_ms, verdict))
             if drafts:
                 inference_ms = (captured.preprocess_s + t3 - t0) * 1000.0
                 self._commit(frame.camera, drafts, frame.captured_mono_ns, inference_ms, frame)
+            elif p.snapshots is not None and (upcoming := tracker.confirms_next()) is not None:
+                event_id, finding = upcoming
+                self._ahead[frame.camera] = (event_id, p.snapshots.render_ahead(frame.image, finding))
             self._last[frame.camera] = frame
         t4 = time.perf_counter()
         with self._stats_lock:
@@ -169,9 +179,7 @@ class Pipeline:
         frame: Frame | None = None,
     ) -> None:
         for draft in drafts:
-            snapshot = None
-            if draft.type == "new" and frame is not None and self._p.snapshots is not None:
-                snapshot = self._p.snapshots.save(draft.event_id, frame.image, draft.findings[0])
+            snapshot = self._snapshot(camera, draft, frame) if draft.type == "new" else None
             latency_ms = (time.monotonic_ns() - captured_mono_ns) / 1e6
             messages = self._p.builder.build(camera, draft, latency_ms, inference_ms, snapshot)
             start_clock = partial(self._p.delivery_clock.started, messages[0].key, captured_mono_ns)
@@ -187,6 +195,18 @@ class Pipeline:
             log.info("camera %s: %s %s %s", camera, draft.type, draft.findings[0].label, draft.event_id)
         if drafts and self._on_commit is not None:
             self._on_commit()
+
+    def _snapshot(self, camera: str, draft: EventDraft, frame: Frame | None) -> tuple[Path, str] | None:
+        """The ``new`` event's snapshot: the one rendered ahead for it, else this frame's, now."""
+        store = self._p.snapshots
+        ahead = self._ahead.pop(camera, None)
+        if store is None or frame is None:
+            return None
+        if ahead is not None and ahead[0] == draft.event_id:
+            rendered = ahead[1].result()
+            if rendered.label == draft.findings[0].label:  # the picture names what the event names
+                return store.keep(draft.event_id, rendered)
+        return store.save(draft.event_id, frame.image, draft.findings[0])
 
     def _end_camera(self, camera: str, end: EndOfStream) -> None:
         self._ended.add(camera)

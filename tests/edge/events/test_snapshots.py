@@ -64,3 +64,17 @@ def test_torn_or_missing_snapshots_read_as_none_and_leftover_parts_are_removed(t
     leftover.write_bytes(jpeg[:10])
     SnapshotStore(tmp_path, SnapshotConfig())
     assert not leftover.exists() and path.exists()
+
+
+def test_a_snapshot_rendered_ahead_is_the_file_save_would_write(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path, SnapshotConfig())
+    try:
+        rendered = store.render_ahead(_frame(7), FINDING).result(timeout=10)
+        ahead_path, ahead_sha = store.keep("ahead", rendered)
+        now_path, now_sha = store.save("now", _frame(7), FINDING)
+    finally:
+        store.close()
+    assert rendered.label == FINDING.label
+    assert ahead_sha == now_sha == hashlib.sha256(ahead_path.read_bytes()).hexdigest()
+    assert ahead_path.read_bytes() == now_path.read_bytes()
+    assert read_snapshot(ahead_path) == rendered.jpeg

@@ -73,3 +73,31 @@ def test_consecutive_defects_get_distinct_ids() -> None:
     drafts = feed(tracker, ([defect("dent", 0.9)] * 3 + [CLEAN] * 3) * 2)
     assert [d.type for d in drafts] == ["new", "end", "new", "end"]
     assert drafts[0].event_id != drafts[2].event_id
+
+
+def test_confirms_next_names_the_event_one_defect_frame_before_its_new() -> None:
+    """What lets the pipeline render a ``new`` event's snapshot while its last frame is inferred."""
+    tracker = DefectTracker(confirm_frames=3, clear_frames=2, score_min=0.5)
+    verdicts = [CLEAN, defect("dent", 0.7), defect("dent", 0.8123456), defect("dent", 0.95), CLEAN, CLEAN]
+    upcoming, drafts = [], []
+    for seq, verdict in enumerate(verdicts):
+        drafts.append(tracker.observe(FrameObservation(seq, 1_000 + 40 * seq, verdict)))
+        upcoming.append(tracker.confirms_next())
+    assert [bool(d) for d in drafts] == [False, False, False, True, False, True]
+    assert upcoming[:2] == [None, None] and upcoming[3:] == [None, None, None]
+    assert upcoming[2] is not None
+    event_id, finding = upcoming[2]
+    assert event_id == drafts[3][0].event_id  # the id the next frame confirms
+    assert (finding.label, finding.score) == ("dent", 0.8123)  # that frame's own finding, not the best
+
+
+def test_confirms_next_is_none_for_a_blip_and_with_confirm_frames_1() -> None:
+    tracker = DefectTracker(confirm_frames=2, clear_frames=2, score_min=0.5)
+    feed(tracker, [defect("pit", 0.9)])
+    assert tracker.confirms_next() is not None
+    feed(tracker, [CLEAN])  # the blip is dropped: nothing left to confirm
+    assert tracker.confirms_next() is None
+    single = DefectTracker(confirm_frames=1, clear_frames=2, score_min=0.5)
+    for seq in range(3):
+        single.observe(FrameObservation(seq, 1_000 + 40 * seq, defect("pit", 0.9)))
+        assert single.confirms_next() is None  # every defect frame confirms itself: nothing ahead

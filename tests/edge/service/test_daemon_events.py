@@ -15,7 +15,7 @@ from tests.conftest import MODELS, REPO
 from tests.support.daemon import daemon_config, lepton_edge, write_config
 from tests.support.mosquitto import Broker
 from tests.support.subscriber import Subscriber
-from tests.support.videos import BLUE, GRAY, RED, write_color_video
+from tests.support.videos import BLUE, GRAY, RED, stamped_frame, write_color_video
 
 EVENT_SCHEMA = json.loads((REPO / "schemas" / "lepton.event-1.schema.json").read_text())
 
@@ -83,7 +83,7 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_event_identity_and_snapshots_on_the_wire(tmp_path: Path, broker: Broker, protocol: str) -> None:
     video = tmp_path / "line.mp4"
-    write_color_video(video, [(GRAY, 10), (RED, 8), (GRAY, 10)])
+    write_color_video(video, [(GRAY, 10), (RED, 8), (GRAY, 10)], stamp=True)
     config = write_config(
         tmp_path / "lepton.toml",
         daemon_config(
@@ -110,6 +110,9 @@ def test_event_identity_and_snapshots_on_the_wire(tmp_path: Path, broker: Broker
     assert hashlib.sha256(snapshot.payload).hexdigest() == new["snapshot"]["sha256"]
     image = cv2.imdecode(np.frombuffer(snapshot.payload, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape == (48, 64, 3)
+    # rendered ahead, while the confirming frame (the third red one, seq 12) was inferred:
+    # the picture is the frame before it
+    assert new["frame"]["seq"] == 12 and stamped_frame(image) == 11
     kept = tmp_path / "state" / "snapshots" / f"{new['event_id']}.jpg"
     assert kept.read_bytes() == snapshot.payload
     seqs = [json.loads(m.payload)["seq"] for m in both_runs]
