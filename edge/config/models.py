@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -43,6 +43,13 @@ class EngineConfig(StrictModel):
         description="Ordered fallback list; the first that loads and passes the golden smoke test runs.",
     )
     intra_op_threads: int = Field(default=0, ge=0, description="ORT intra-op threads; 0 lets ORT choose.")
+    batch_max: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        default="auto",
+        description=(
+            'Most frames per engine call (frames that queued up run together). "auto": each '
+            "size the bundle allows is timed at start and the fastest per frame is used."
+        ),
+    )
 
 
 class EventsConfig(StrictModel):

@@ -23,6 +23,14 @@ def _cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
     return 1.0 if denom == 0.0 else float(a64 @ b64) / denom
 
 
+def golden_inputs(manifest: Manifest, bundle_dir: Path) -> npt.NDArray[np.float32] | None:
+    """The bundle's golden inputs, preprocessed (N, C, H, W); None when it has none."""
+    if manifest.golden is None:
+        return None
+    with np.load(bundle_dir / manifest.golden.inputs) as inputs_npz:
+        return np.asarray(inputs_npz[manifest.input.name], dtype=np.float32)
+
+
 def run_smoke_test(engine: Engine, manifest: Manifest, bundle_dir: Path) -> float:
     """Run the golden inputs; return the worst per-sample cosine, or raise EngineError."""
     golden = manifest.golden
@@ -35,8 +43,9 @@ def run_smoke_test(engine: Engine, manifest: Manifest, bundle_dir: Path) -> floa
     )
     if reference_name is None:
         return 1.0
-    with np.load(bundle_dir / golden.inputs) as inputs_npz, np.load(bundle_dir / reference_name) as ref_npz:
-        inputs = np.asarray(inputs_npz[manifest.input.name], dtype=np.float32)
+    inputs = golden_inputs(manifest, bundle_dir)
+    assert inputs is not None
+    with np.load(bundle_dir / reference_name) as ref_npz:
         references = {name: np.asarray(ref_npz[name], dtype=np.float32) for name in ref_npz.files}
     output = manifest.decoder.output
     worst = 1.0
@@ -55,4 +64,4 @@ def run_smoke_test(engine: Engine, manifest: Manifest, bundle_dir: Path) -> floa
     return worst
 
 
-__all__ = ["run_smoke_test"]
+__all__ = ["golden_inputs", "run_smoke_test"]

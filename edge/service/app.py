@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from edge import exitcodes
@@ -21,6 +22,7 @@ from edge.bundle.manifest import Manifest, verify_bundle
 from edge.config.models import LeptonConfig
 from edge.decoders.registry import create_decoder
 from edge.engines.base import Engine
+from edge.engines.batch_size import choose_batch_max
 from edge.engines.select import open_engine
 from edge.events.builder import EventBuilder
 from edge.events.ids import read_boot_id
@@ -54,11 +56,14 @@ class Served:
     manifest: Manifest
     engine: Engine
     model: ModelRef
+    batch_max: int
+    """Most frames per engine call (``engine.batch_max``, measured when "auto")."""
 
 
 def _load_model(config: LeptonConfig) -> Served:
     manifest = verify_bundle(config.bundle.path)
     engine = open_engine(manifest, config.bundle, config.engine)
+    batch_max = choose_batch_max(engine, Path(config.bundle.path), config.engine.batch_max)
     artifact = manifest.model_artifact(engine.precision, engine.backend)
     assert artifact is not None
     model = ModelRef(
@@ -68,7 +73,7 @@ def _load_model(config: LeptonConfig) -> Served:
         precision=engine.precision,
         backend=engine.backend,
     )
-    return Served(manifest, engine, model)
+    return Served(manifest, engine, model, batch_max)
 
 
 class _Stopper:
@@ -187,6 +192,7 @@ def run_daemon(config: LeptonConfig) -> int:
         outbox,
         SnapshotStore(state_dir / SNAPSHOT_DIR, config.snapshots) if config.snapshots.enabled else None,
         prepare,
+        served.batch_max,
         clock,
     )
     pipeline = Pipeline(parts, workers, trackers, frames_ready, on_commit=sender.notify)

@@ -2,9 +2,10 @@
 
 Capture runs in each camera's own thread (``capture.py``); this loop takes the frames
 waiting in every camera's queue, preprocesses those that arrived raw, runs the model once
-on them as one batch (at most the bundle's ``batch_max``), and commits events frame by
-frame. Only frames already waiting are batched: a lone frame is never held back for
-company. An event exists once ``commit`` returned: only then is the frame's work done.
+on them as one batch (at most ``batch_max``: see ``engines/batch_size.py``), and commits
+events frame by frame. Only frames already waiting are batched: a lone frame is never held
+back for company. An event exists once ``commit`` returned: only then is the frame's work
+done.
 
 A ``new`` event's snapshot is rendered ahead, from the frame before the confirming one,
 on the snapshot store's thread (``SnapshotStore.render_ahead``): by the time the defect
@@ -66,6 +67,8 @@ class PipelineParts:
     snapshots: SnapshotStore | None
     prepare: Prepare
     """The bundle's preprocessing, for frames the capture thread handed over raw."""
+    batch_max: int
+    """Most frames per engine call: the bundle's limit, or less where larger batches cost more."""
     delivery_clock: DeliveryClock = field(default_factory=DeliveryClock)
     """Started here when an event is committed, stopped by the sender on its PUBACK."""
 
@@ -83,7 +86,7 @@ class Pipeline:
         self._workers = {w.source.camera: w for w in workers}
         self._trackers = trackers
         self._frames_ready = frames_ready
-        self._max_batch = parts.manifest.input.batch_max
+        self._max_batch = parts.batch_max
         self._first = 0
         self._on_commit = on_commit
         self._ended: set[str] = set()

@@ -42,8 +42,9 @@ def test_queued_frames_are_batched_across_cameras_and_events_stay_exact(
         video = tmp_path / f"{camera}.mp4"
         write_color_video(video, segments)
         sources += f'\n[[sources]]\nkind = "file"\ncamera = "{camera}"\npath = "{video}"\n'
+    # batch_max set: the bundle's limit, not a size timed at start, so batching is what is tested
     config = daemon_config(bundle=MODELS / "color_bundle", video=tmp_path / "cam1.mp4", port=broker.port,
-                           state_dir=tmp_path / "state")  # fmt: skip
+                           state_dir=tmp_path / "state", extra="[engine]\nbatch_max = 4")  # fmt: skip
     config = config.replace(
         f'[[sources]]\nkind = "file"\ncamera = "cam1"\npath = "{tmp_path / "cam1.mp4"}"\n', sources
     ).replace("stats_interval_s = 1.0", "stats_interval_s = 3600.0")  # one period: the whole run

@@ -1,0 +1,105 @@
+"""How many frames the engine gets per call at most: measured on the device, at start.
+
+The pipeline runs the frames that queued up behind inference as one batch. That saves the
+per-call overhead (Python, the runtime's dispatch), and on a GPU batching is where the
+speed is; but on a CPU a larger batch can cost more per frame, once its activations no
+longer fit the core's cache: the engine-bound benchmark model took 1.36 ms a frame alone
+and 1.49 ms in fours, which held the daemon at 0.89 of the bare engine. Which way it goes
+depends on the model, the backend and the device, so with ``engine.batch_max = "auto"``
+the daemon times each batch size the bundle allows, once, and batches up to the fastest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.bundle.manifest import InputSpec
+from edge.engines.base import Engine
+from edge.engines.smoke_test import golden_inputs
+from edge.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = (1, 2, 4, 8, 16, 32, 64)
+CLOSE_ENOUGH = 1.03
+"""A smaller batch within 3 % of the fastest cost per frame wins: it waits less."""
+
+
+@dataclass(frozen=True)
+class BatchTiming:
+    batch_max: int
+    ms_per_frame: dict[int, float]
+    """Best of the timed calls at each size tried, per frame."""
+
+    def describe(self) -> str:
+        return ", ".join(f"{size}: {ms:.3f}" for size, ms in self.ms_per_frame.items())
+
+
+def sizes_to_try(spec: InputSpec) -> list[int]:
+    """The candidate sizes within the bundle's range, and its own ``batch_max``."""
+    sizes = [b for b in CANDIDATES if spec.batch_min <= b <= spec.batch_max]
+    if spec.batch_max not in sizes:
+        sizes.append(spec.batch_max)
+    return sizes
+
+
+def fastest_batch(
+    engine: Engine,
+    sample: npt.NDArray[np.float32],
+    *,
+    budget_s: float = 0.05,
+    clock: Callable[[], float] = time.perf_counter,
+) -> BatchTiming:
+    """Time ``engine`` at each size (``sample`` frames repeated to fill the batch), warm.
+
+    Each size runs once to warm up, then at least 3 times and until ``budget_s`` is spent;
+    the best call counts, since noise on a shared box only ever adds time.
+    """
+    costs: dict[int, float] = {}
+    for size in sizes_to_try(engine.manifest.input):
+        batch = np.ascontiguousarray(np.resize(sample, (size, *sample.shape[1:])), dtype=np.float32)
+        engine.infer(batch)
+        best, calls, started = float("inf"), 0, clock()
+        while calls < 3 or clock() - started < budget_s:
+            t0 = clock()
+            engine.infer(batch)
+            best = min(best, clock() - t0)
+            calls += 1
+        costs[size] = best * 1000.0 / size
+    fastest = min(costs.values())
+    chosen = min(size for size, ms in costs.items() if ms <= fastest * CLOSE_ENOUGH)
+    return BatchTiming(chosen, costs)
+
+
+def choose_batch_max(engine: Engine, bundle_dir: Path, configured: int | Literal["auto"]) -> int:
+    """``engine.batch_max`` from the config, checked against the bundle, or measured when "auto"."""
+    spec = engine.manifest.input
+    if configured != "auto":
+        if not spec.batch_min <= configured <= spec.batch_max:
+            raise ConfigError(
+                f"engine.batch_max = {configured} is outside the bundle's batch range "
+                f'[{spec.batch_min}, {spec.batch_max}]; set a size within it, or "auto"'
+            )
+        return configured
+    sample = golden_inputs(engine.manifest, bundle_dir)
+    if sample is None:
+        sample = np.zeros((1, spec.channels, spec.height, spec.width), dtype=np.float32)
+    timing = fastest_batch(engine, sample)
+    log.info(
+        "engine %s: up to %d frame(s) per call, the fastest per frame (ms per frame by batch size: %s)",
+        engine.backend,
+        timing.batch_max,
+        timing.describe(),
+    )
+    return timing.batch_max
+
+
+__all__ = ["CANDIDATES", "BatchTiming", "choose_batch_max", "fastest_batch", "sizes_to_try"]
