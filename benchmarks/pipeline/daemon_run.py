@@ -9,6 +9,7 @@ count and the frame-to-PUBACK percentiles). CPU and memory come from ``/proc/<pi
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.pipeline.procstat import CpuMark, memory_mb
 from benchmarks.pipeline.results import Measured
+from edge.outbox.delivery_clock import nearest_rank
 
 BIN = Path(sys.executable).parent
 
@@ -83,18 +85,27 @@ stats_interval_s = {run.stats_interval_s}
 
 @dataclass
 class _StatsListener:
+    """The daemon's stats messages, and how long each ``new`` event took from capture to commit."""
+
     port: int
     stats: list[dict[str, Any]] = field(default_factory=list)
+    new_to_commit_ms: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-stats")
-        self._client.on_message = lambda _c, _u, msg: self.stats.append(
-            {**json.loads(msg.payload), "received_mono": time.monotonic()}
-        )
+        self._client.on_message = self._on_message
         self._client.connect("127.0.0.1", self.port)
-        self._client.subscribe("lepton/bench/stats", qos=0)
+        self._client.subscribe([("lepton/bench/stats", 0), ("lepton/bench/+/events", 1)])
         self._client.loop_start()
         time.sleep(0.2)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        payload = json.loads(msg.payload)
+        if msg.topic.endswith("/events"):
+            if payload["type"] == "new":  # the events a snapshot is made for
+                self.new_to_commit_ms.append(payload["timing"]["capture_to_commit_ms"])
+        else:
+            self.stats.append({**payload, "received_mono": time.monotonic()})
 
     def wait_final(self, timeout_s: float) -> dict[str, Any] | None:
         deadline = time.monotonic() + timeout_s
@@ -109,15 +120,24 @@ class _StatsListener:
         self._client.loop_stop()
 
 
-def _split(stats: dict[str, Any]) -> dict[str, float] | None:
-    """Each side of the commit's p50 and p99, from one stats message."""
+def _split(stats: dict[str, Any], new_to_commit_ms: list[float]) -> dict[str, float] | None:
+    """Each side of the commit's p50 and p99, from one stats message; and the ``new`` events'
+    capture → commit (their payloads' ``timing``), which holds their snapshot."""
     split = {}
     for side in ("capture_to_commit", "commit_to_puback"):
         summary = stats.get(f"{side}_ms") or {}
         for q in ("p50", "p99"):
             if q in summary:
                 split[f"{side}_{q}"] = summary[q]
+    if new_to_commit_ms:
+        ordered = sorted(new_to_commit_ms)
+        split |= {f"new_to_commit_{q}": nearest_rank(ordered, v) for q, v in (("p50", 0.5), ("p99", 0.99))}
     return split or None
+
+
+def _pythonpath() -> dict[str, str]:
+    """The daemon runs the code this benchmark runs: an A/B between two checkouts sets PYTHONPATH."""
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
 
 
 def run_daemon(run: DaemonRun, on_sample: Callable[[float, float], None] | None = None) -> Measured:
@@ -143,7 +163,7 @@ def run_daemon_with_stats(
             [str(BIN / "lepton-edge"), "run", "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={"NOTIFY_SOCKET": str(notify_path), "PATH": str(BIN)},
+            env={"NOTIFY_SOCKET": str(notify_path), "PATH": str(BIN), **_pythonpath()},
         )
         try:
             window = _watch(proc, sock, run.duration_s, on_sample)
@@ -182,7 +202,7 @@ def run_daemon_with_stats(
             events=events,
             stage_ms=final["stage_ms"] if one_period else None,
             batch_mean=final["batch_mean"] if one_period else None,
-            latency_split_ms=_split(final) if one_period else None,
+            latency_split_ms=_split(final, listener.new_to_commit_ms) if one_period else None,
         )
         return measured, listener.stats
 

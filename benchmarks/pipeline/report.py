@@ -145,16 +145,20 @@ def _split_table(rows: list[Measured]) -> list[str]:
         "",
         "lepton-edge's frame → PUBACK split at the outbox commit (p50 / p99 ms of each side, final stats):",
         "",
-        "| variant | size | precision | threads | frame → PUBACK | frame → commit | commit → PUBACK |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| variant | size | precision | threads | frame → PUBACK | frame → commit | commit → PUBACK "
+        "| `new` events: frame → commit |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(split, key=lambda r: (r.size, r.threads, r.precision, r.variant)):
         s = r.latency_split_ms or {}
         before = f"{s.get('capture_to_commit_p50', 0):.1f} / {s.get('capture_to_commit_p99', 0):.1f}"
         after = f"{s.get('commit_to_puback_p50', 0):.1f} / {s.get('commit_to_puback_p99', 0):.1f}"
         whole = f"{r.latency_p50_ms or 0:.1f} / {r.latency_p99_ms or 0:.1f}"
+        new = ""
+        if "new_to_commit_p50" in s:
+            new = f"{s['new_to_commit_p50']:.1f} / {s['new_to_commit_p99']:.1f}"
         row = f"| {r.variant} | {r.size} | {r.precision} | {r.threads}"
-        lines.append(f"{row} | {whole} | {before} | {after} |")
+        lines.append(f"{row} | {whole} | {before} | {after} | {new} |")
     return lines
 
 
