@@ -37,6 +37,7 @@ from edge.outbox.delivery_clock import DeliveryClock, LatencySummary
 from edge.outbox.store import Outbox
 from edge.preprocess import Tensor, preprocess
 from edge.service.capture import CaptureWorker, Prepare
+from edge.service.malloc_tuning import keep_freed_frames
 from edge.service.pipeline import STAGES, Pipeline, PipelineParts
 from edge.service.sd_notify import notify, watchdog_interval_s
 from edge.sources.base import Frame, SourceState
@@ -154,6 +155,7 @@ def _open_sources(
 
 
 def run_daemon(config: LeptonConfig) -> int:
+    keep_freed_frames()
     stopper = _Stopper()
     stopper.install()
     served = _load_model(config)
