@@ -45,13 +45,13 @@ class _Occurrence:
     frames: int = 0
     score_sum: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     score_max: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    latest: Finding | None = None
-    """The last defect frame's own finding."""
+    latest: Classification | None = None
+    """The last defect frame's own verdict."""
 
     def add(self, obs: FrameObservation) -> None:
         label = obs.verdict.defect_label
         assert label is not None
-        self.latest = Finding(label=label, score=round(obs.verdict.defect_score, 4))
+        self.latest = obs.verdict
         self.frames += 1
         self.last_seq, self.last_ms = obs.seq, obs.captured_at_ms
         self.score_sum[label] += obs.verdict.defect_score
@@ -109,7 +109,9 @@ class DefectTracker:
         occ = self._current
         if occ is None or self._confirmed or occ.frames != self._confirm - 1 or occ.latest is None:
             return None
-        return occ.event_id, occ.latest
+        label = occ.latest.defect_label
+        assert label is not None  # only defect frames are added
+        return occ.event_id, Finding(label=label, score=round(occ.latest.defect_score, 4))
 
     def flush(self, frame_seq: int, captured_at_ms: int) -> list[EventDraft]:
         """End of stream: close a confirmed occurrence so every ``new`` gets its ``end``."""
