@@ -21,7 +21,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 schemas: bootstrap
-	$(BIN)/python -m edge.json_schemas
+	$(BIN)/python -m lepton.edge.json_schemas
 
 clean:
 	rm -rf build

@@ -29,9 +29,9 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from benchmarks.pipeline.inputs import sized_video
-from edge.bundle.manifest import Manifest, read_manifest
-from edge.engines.ort import session_options
-from edge.preprocess import preprocess
+from lepton.edge.bundle.manifest import Manifest, read_manifest
+from lepton.edge.engines.ort import session_options
+from lepton.edge.preprocess import preprocess
 
 REPO = Path(__file__).resolve().parents[1]
 SLOTS = 8

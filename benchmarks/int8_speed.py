@@ -36,8 +36,8 @@ import onnxruntime as ort
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge.bundle.manifest import Manifest, verify_bundle  # noqa: E402
-from export.stages.toolchain import read_cpu_flags  # noqa: E402
+from lepton.edge.bundle.manifest import Manifest, verify_bundle  # noqa: E402
+from lepton.export.stages.toolchain import read_cpu_flags  # noqa: E402
 
 
 def _session(path: Path, threads: int, optimized_out: Path | None = None) -> ort.InferenceSession:

@@ -36,17 +36,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from edge.alarms import Alarms  # noqa: E402
-from edge.config.models import DeviceConfig, MqttConfig, OutboxConfig  # noqa: E402
-from edge.events.builder import EventBuilder  # noqa: E402
-from edge.events.ids import new_event_id  # noqa: E402
-from edge.events.schema import Finding, ModelRef  # noqa: E402
-from edge.events.tracker import EventDraft  # noqa: E402
-from edge.mqtt.link import MqttLink  # noqa: E402
-from edge.mqtt.sender import OutboxSender  # noqa: E402
-from edge.mqtt.topics import Topics  # noqa: E402
-from edge.outbox.store import NewMessage, Outbox  # noqa: E402
-from edge.version import __version__  # noqa: E402
+from lepton.edge.alarms import Alarms  # noqa: E402
+from lepton.edge.config.models import DeviceConfig, MqttConfig, OutboxConfig  # noqa: E402
+from lepton.edge.events.builder import EventBuilder  # noqa: E402
+from lepton.edge.events.ids import new_event_id  # noqa: E402
+from lepton.edge.events.schema import Finding, ModelRef  # noqa: E402
+from lepton.edge.events.tracker import EventDraft  # noqa: E402
+from lepton.edge.mqtt.link import MqttLink  # noqa: E402
+from lepton.edge.mqtt.sender import OutboxSender  # noqa: E402
+from lepton.edge.mqtt.topics import Topics  # noqa: E402
+from lepton.edge.outbox.store import NewMessage, Outbox  # noqa: E402
+from lepton.edge.version import __version__  # noqa: E402
 from tests.support.mosquitto import MOSQUITTO, Broker  # noqa: E402
 
 TOPICS = Topics("bench/box-1")

@@ -11,9 +11,9 @@ are imported where they are used.
 
 from __future__ import annotations
 
-from calibration.config import MIN_CALIBRATION_SAMPLES, CalibrationConfig, CalibrationMethodName
-from calibration.errors import DATA_ERROR_EXIT_CODE, CalibrationDataError
-from calibration.index import CalibrationIndex, read_index, samples_digest
+from lepton.calibration.config import MIN_CALIBRATION_SAMPLES, CalibrationConfig, CalibrationMethodName
+from lepton.calibration.errors import DATA_ERROR_EXIT_CODE, CalibrationDataError
+from lepton.calibration.index import CalibrationIndex, read_index, samples_digest
 
 __all__ = [
     "DATA_ERROR_EXIT_CODE",

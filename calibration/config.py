@@ -1,6 +1,6 @@
 """``[calibration]``: where INT8 calibration images come from and how ranges are computed.
 
-Lives here rather than in ``export.config`` because the calibration package is the only
+Lives here rather than in ``lepton.export.config`` because the calibration package is the only
 reader of these keys (a component receives the config section it uses); ``export``
 embeds it in its own TOML model. Validators do no I/O.
 """
@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edge.config_path import ConfigPath
-from edge.strict_model import StrictModel
+from lepton.edge.config_path import ConfigPath
+from lepton.edge.strict_model import StrictModel
 
 CalibrationMethodName = Literal["minmax", "entropy", "percentile"]
 

@@ -11,10 +11,10 @@ translates it into its own ``UsageError`` where it calls us; other callers can u
 
 from __future__ import annotations
 
-from edge.errors import LeptonError
+from lepton.edge.errors import LeptonError
 
 DATA_ERROR_EXIT_CODE = 2
-"""Same as ``export.errors.USAGE_EXIT_CODE`` (a test keeps them equal)."""
+"""Same as ``lepton.export.errors.USAGE_EXIT_CODE`` (a test keeps them equal)."""
 
 
 class CalibrationDataError(LeptonError):

@@ -2,7 +2,7 @@
 
 Layout ``<root>/<label>/**/*.jpg`` with every folder name one of the model's labels: the
 labels are the ground truth, so an unknown folder is an error rather than a silently
-skipped class. Images are decoded and preprocessed batch by batch (``edge.preprocess``),
+skipped class. Images are decoded and preprocessed batch by batch (``lepton.edge.preprocess``),
 so a large set never sits in memory as float tensors.
 """
 
@@ -17,10 +17,10 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from calibration.errors import CalibrationDataError
-from calibration.files import decode_image, file_sha256, find_images
-from edge.bundle.manifest import InputSpec, PreprocessSpec
-from edge.preprocess import Tensor, preprocess_batch
+from lepton.calibration.errors import CalibrationDataError
+from lepton.calibration.files import decode_image, file_sha256, find_images
+from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.edge.preprocess import Tensor, preprocess_batch
 
 Labels = npt.NDArray[np.int64]
 

@@ -1,7 +1,7 @@
 """Finding, hashing and decoding the image and video files calibration and evaluation read.
 
 Frames come out as the daemon's sources deliver them (BGR uint8) so that
-``edge.preprocess.preprocess_batch``, the one preprocessing function, sees what it sees in
+``lepton.edge.preprocess.preprocess_batch``, the one preprocessing function, sees what it sees in
 production. OpenCV's failures (``None`` instead of an exception) become our errors here.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from calibration.errors import CalibrationDataError
-from edge.preprocess import Frame
+from lepton.calibration.errors import CalibrationDataError
+from lepton.edge.preprocess import Frame
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 

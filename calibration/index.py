@@ -16,8 +16,8 @@ from typing import Final, Literal
 
 from pydantic import Field
 
-from edge.atomic_write import write_text_atomic
-from edge.strict_model import StrictModel
+from lepton.edge.atomic_write import write_text_atomic
+from lepton.edge.strict_model import StrictModel
 
 INDEX_SCHEMA: Final = "lepton.calibration-index/1"
 

@@ -22,10 +22,10 @@ import onnxruntime as ort
 from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator, save_tensors_data
 from tqdm import tqdm
 
-from calibration.config import CalibrationConfig, CalibrationMethodName
-from calibration.library_output import library_output_contained
-from calibration.reader import TensorReader
-from edge.preprocess import Tensor
+from lepton.calibration.config import CalibrationConfig, CalibrationMethodName
+from lepton.calibration.library_output import library_output_contained
+from lepton.calibration.reader import TensorReader
+from lepton.edge.preprocess import Tensor
 
 log = logging.getLogger(__name__)
 

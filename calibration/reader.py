@@ -1,4 +1,4 @@
-"""ORT's ``CalibrationDataReader`` over tensors that ``edge.preprocess`` already produced.
+"""ORT's ``CalibrationDataReader`` over tensors that ``lepton.edge.preprocess`` already produced.
 
 The reader never preprocesses: the calibration set is built by ``preprocess_batch``, the
 daemon's own function, once; the reader only slices it into calibration batches (whose
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
-from edge.preprocess import Tensor
+from lepton.edge.preprocess import Tensor
 
 
 class TensorReader(CalibrationDataReader):  # type: ignore[misc]  # ORT ships no type stubs

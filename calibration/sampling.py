@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from calibration.config import MIN_CALIBRATION_SAMPLES, CalibrationConfig
-from calibration.errors import CalibrationDataError
-from calibration.files import (
+from lepton.calibration.config import MIN_CALIBRATION_SAMPLES, CalibrationConfig
+from lepton.calibration.errors import CalibrationDataError
+from lepton.calibration.files import (
     count_video_frames,
     decode_image,
     file_sha256,
@@ -28,9 +28,9 @@ from calibration.files import (
     frame_sha256,
     read_video_frames,
 )
-from calibration.index import CalibrationIndex, SampleEntry, SourceEntry, samples_digest
-from edge.bundle.manifest import InputSpec, PreprocessSpec
-from edge.preprocess import Frame, Tensor, preprocess_batch
+from lepton.calibration.index import CalibrationIndex, SampleEntry, SourceEntry, samples_digest
+from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.edge.preprocess import Frame, Tensor, preprocess_batch
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def load_calibration_set(
     preprocess: tuple[PreprocessSpec, InputSpec],
     progress: bool = True,
 ) -> CalibrationSet:
-    """Decode the drawn samples, preprocess them with ``edge.preprocess``, and index them.
+    """Decode the drawn samples, preprocess them with ``lepton.edge.preprocess``, and index them.
 
     Each frame is preprocessed as soon as it is decoded: only the model-sized tensor is
     kept, never 500 camera frames at once.

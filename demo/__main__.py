@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from edge.errors import LeptonError
+from lepton.edge.errors import LeptonError
 
 
 def _say(line: str) -> None:
@@ -51,7 +51,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def _ship(args: argparse.Namespace) -> int:
     from demo.build import ship_weights
-    from edge.machine import read_cpu_model
+    from lepton.edge.machine import read_cpu_model
 
     made_for = ship_weights(args.out, trained_on=read_cpu_model())
     _say(f"demo: shipped {args.out}/model as demo/weights ({made_for.trained_on}); commit demo/weights/")

@@ -1,7 +1,7 @@
 """Training-time changes to cached input tensors: flips, brightness, and defect-holding crops.
 
 Everything works on preprocessed tensors, never on frames, so there is one preprocessing
-path (``edge.preprocess``). Brightness is expressed in pixel units and applied only to the
+path (``lepton.edge.preprocess``). Brightness is expressed in pixel units and applied only to the
 image rows: the letterbox pad rows keep their value, as in every real frame.
 """
 
@@ -14,7 +14,7 @@ import torch
 
 from demo.labels import FRAME_HEIGHT_PX, FRAME_WIDTH_PX, INPUT, PREPROCESS
 from demo.tensor_cache import Box, TensorSplit
-from edge.preprocess import letterbox_geometry
+from lepton.edge.preprocess import letterbox_geometry
 
 
 @dataclass(frozen=True)

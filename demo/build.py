@@ -42,9 +42,9 @@ from demo.layout import (
 from demo.scene import GENERATOR_VERSION
 from demo.train import DEFAULT_EPOCHS, TrainReport, TrainSettings, train_classifier
 from demo.truth import LineTruth, read_truth
-from edge.atomic_write import write_bytes_atomic, write_text_atomic
-from edge.bundle.manifest import sha256_file
-from edge.strict_model import StrictModel
+from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
+from lepton.edge.bundle.manifest import sha256_file
+from lepton.edge.strict_model import StrictModel
 
 Log = Callable[[str], None]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from demo.labels import LABELS
 from demo.layout import BUNDLE_DIR, CLASSIFIER_NAME, MODEL_DIR
-from edge.bundle.manifest import sha256_file, verify_bundle
-from edge.errors import BundleError
+from lepton.edge.bundle.manifest import sha256_file, verify_bundle
+from lepton.edge.errors import BundleError
 
 
 def bundle_staleness(out_dir: Path) -> str | None:

@@ -37,8 +37,8 @@ from demo.scene import (
 )
 from demo.seeds import Stream, generator
 from demo.truth import FrameRange, LineTruth, PartTruth, VideoInfo
-from edge.atomic_write import fsync_dir, write_text_atomic
-from edge.bundle.manifest import sha256_file
+from lepton.edge.atomic_write import fsync_dir, write_text_atomic
+from lepton.edge.bundle.manifest import sha256_file
 
 CODEC: Final = "mp4v"
 MIN_DEFECT_GAP_FRAMES: Final = 8

@@ -42,8 +42,8 @@ from demo.scene import (
     frame_label,
 )
 from demo.seeds import Stream, generator
-from edge.atomic_write import staged_directory
-from edge.strict_model import StrictModel
+from lepton.edge.atomic_write import staged_directory
+from lepton.edge.strict_model import StrictModel
 
 INDEX_NAME: Final = "index.json"
 SCHEMA_ID: Final = "lepton.demo.dataset/1"

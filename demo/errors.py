@@ -6,7 +6,7 @@ its message names the file, what is wrong and how to rebuild.
 
 from __future__ import annotations
 
-from edge.errors import LeptonError
+from lepton.edge.errors import LeptonError
 
 
 class DemoBuildError(LeptonError):

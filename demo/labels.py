@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
 
 LABELS: Final = ("ok", "scratch", "dent", "stain", "crack")
 """Class index order of the classifier's logits (and of ``labels.txt``)."""
@@ -32,7 +32,7 @@ PREPROCESS: Final = PreprocessSpec(
     mean=(0.5, 0.5, 0.5),
     std=(0.25, 0.25, 0.25),
 )
-"""What training, the exporter and the daemon all feed to ``edge.preprocess.preprocess_batch``."""
+"""What training, the exporter and the daemon all feed to ``lepton.edge.preprocess.preprocess_batch``."""
 
 
 def label_index(label: str) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from demo.truth import LineTruth
-from edge.events.schema import Event
+from lepton.edge.events.schema import Event
 
 
 @dataclass(frozen=True)

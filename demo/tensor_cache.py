@@ -1,6 +1,6 @@
 """The training tensor cache: every image of a split decoded and preprocessed once.
 
-Preprocessing is ``edge.preprocess.preprocess_batch`` with ``demo.labels.PREPROCESS``, the
+Preprocessing is ``lepton.edge.preprocess.preprocess_batch`` with ``demo.labels.PREPROCESS``, the
 function and spec the daemon and the exporter use, so training sees exactly the tensors
 the engine will. Each image's bytes are checked against the index on the way in.
 """
@@ -21,7 +21,7 @@ import torch
 from demo.dataset import DatasetItem
 from demo.errors import DemoBuildError
 from demo.labels import FRAME_HEIGHT_PX, FRAME_WIDTH_PX, INPUT, PREPROCESS, label_index
-from edge.preprocess import letterbox_geometry, preprocess_batch
+from lepton.edge.preprocess import letterbox_geometry, preprocess_batch
 
 Box = tuple[float, float, float, float]
 """(x0, y0, x1, y1) in model-input pixels, x1/y1 exclusive."""

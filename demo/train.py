@@ -1,6 +1,6 @@
 """Train the demo classifier on the generated data set, on the CPU, in a few minutes.
 
-Every image goes through ``edge.preprocess.preprocess_batch`` with the spec the bundle
+Every image goes through ``lepton.edge.preprocess.preprocess_batch`` with the spec the bundle
 will carry, once, into an in-memory tensor cache (``demo.tensor_cache``): the network
 learns on exactly the tensors the daemon will feed it. Augmentation (``demo.augment``)
 then works on those tensors, so there is no second preprocessing path.
@@ -38,9 +38,9 @@ from demo.labels import LABELS
 from demo.layout import CLASSIFIER_NAME, LABELS_NAME, REPORT_NAME
 from demo.model import build_classifier
 from demo.tensor_cache import TensorSplit, load_split
-from edge.atomic_write import write_bytes_atomic, write_text_atomic
-from edge.bundle.manifest import sha256_file
-from edge.strict_model import StrictModel
+from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
+from lepton.edge.bundle.manifest import sha256_file
+from lepton.edge.strict_model import StrictModel
 
 REPORT_SCHEMA: Final = "lepton.demo.train-report/1"
 DEFAULT_EPOCHS: Final = 40

@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from demo.errors import DemoBuildError
 from demo.labels import LABELS, OK_LABEL
-from edge.strict_model import StrictModel
+from lepton.edge.strict_model import StrictModel
 
 SCHEMA_ID: Final = "lepton.demo.line-truth/1"
 

@@ -1,6 +1,6 @@
 """``ConfigPath``: a path field that is resolved against the config file's directory.
 
-It lives outside ``edge.config`` so plugin config models (sources, engines) can use it
+It lives outside ``lepton.edge.config`` so plugin config models (sources, engines) can use it
 without importing the root config model.
 """
 

@@ -14,7 +14,7 @@ Each error carries the exit code the CLI uses for it, so the top level stays one
 
 from __future__ import annotations
 
-from edge import exitcodes
+from lepton.edge import exitcodes
 
 
 class LeptonError(Exception):

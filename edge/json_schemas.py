@@ -1,7 +1,7 @@
 """Generate the JSON Schema files committed under ``schemas/`` from the pydantic models.
 
 Consumers (MES, dashboards) validate payloads against them; a test keeps the committed
-copies equal to what the models say. Run ``python -m edge.json_schemas`` after changing a model.
+copies equal to what the models say. Run ``python -m lepton.edge.json_schemas`` after changing a model.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edge.bundle.manifest import Manifest
-from edge.config.models import LeptonConfig
-from edge.events.schema import event_json_schema
+from lepton.edge.bundle.manifest import Manifest
+from lepton.edge.config.models import LeptonConfig
+from lepton.edge.events.schema import event_json_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

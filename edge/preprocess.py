@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
 
 _INTERPOLATION = {
     "area": cv2.INTER_AREA,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 try:
-    __version__ = version("lepton")
+    __version__ = version("lepton-line")
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 

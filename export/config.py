@@ -19,11 +19,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from calibration.config import CalibrationConfig
-from edge.bundle.manifest import InputSpec, PreprocessSpec
-from edge.config_path import BASE_DIR_CONTEXT, ConfigPath
-from edge.strict_model import StrictModel
-from export.errors import UsageError
+from lepton.calibration.config import CalibrationConfig
+from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.edge.config_path import BASE_DIR_CONTEXT, ConfigPath
+from lepton.edge.strict_model import StrictModel
+from lepton.export.errors import UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,7 +1,7 @@
 """The errors ``lepton-export`` raises on purpose, and the exit codes CI reads from them.
 
 CI must tell "you called it wrong" from "your model failed a check" without parsing text,
-so the two have distinct exit codes. Both subclass ``edge.errors.LeptonError``: the CLI top
+so the two have distinct exit codes. Both subclass ``lepton.edge.errors.LeptonError``: the CLI top
 level prints any ``LeptonError`` as one line and exits with its ``exit_code``.
 
     LeptonError (edge.errors)
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import re
 
-from edge.bundle.manifest import CheckResult
-from edge.errors import LeptonError
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.edge.errors import LeptonError
 
 USAGE_EXIT_CODE = 2
 """Same code argparse uses for a bad flag, so every "fix your invocation" error reads alike."""

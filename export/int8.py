@@ -26,38 +26,38 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.config import MIN_CALIBRATION_SAMPLES
-from calibration.errors import CalibrationDataError
-from calibration.evaluation import EvaluationSet, find_evaluation_set
-from calibration.index import write_index
-from calibration.ranges import RangeComputationError, RangesSummary, compute_ranges
-from calibration.sampling import (
+from lepton.calibration.config import MIN_CALIBRATION_SAMPLES
+from lepton.calibration.errors import CalibrationDataError
+from lepton.calibration.evaluation import EvaluationSet, find_evaluation_set
+from lepton.calibration.index import write_index
+from lepton.calibration.ranges import RangeComputationError, RangesSummary, compute_ranges
+from lepton.calibration.sampling import (
     CalibrationSet,
     check_disjoint,
     draw_samples,
     find_candidates,
     load_calibration_set,
 )
-from edge.bundle.manifest import CheckResult
-from export.config import ExportConfig, Int8Plan
-from export.errors import AccuracyFailed, GateFailed, Int8ParityFailed, SpeedFailed, UsageError
-from export.ort_cpu import OrtCpuModel
-from export.runner import Runner
-from export.stages.accuracy import AccuracyResult, measure_accuracy
-from export.stages.bundle import ModelFile
-from export.stages.evaluate import EvaluationOutputs, Int8Runners, run_evaluation
-from export.stages.graph_checks import GraphExpectation, check_graph
-from export.stages.int8_parity import Int8ParityResult, measure_int8_parity
-from export.stages.int8_report import (
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.export.config import ExportConfig, Int8Plan
+from lepton.export.errors import AccuracyFailed, GateFailed, Int8ParityFailed, SpeedFailed, UsageError
+from lepton.export.ort_cpu import OrtCpuModel
+from lepton.export.runner import Runner
+from lepton.export.stages.accuracy import AccuracyResult, measure_accuracy
+from lepton.export.stages.bundle import ModelFile
+from lepton.export.stages.evaluate import EvaluationOutputs, Int8Runners, run_evaluation
+from lepton.export.stages.graph_checks import GraphExpectation, check_graph
+from lepton.export.stages.int8_parity import Int8ParityResult, measure_int8_parity
+from lepton.export.stages.int8_report import (
     CalibrationSummary,
     Int8Report,
     QuantizeSummary,
     RecipeSummary,
 )
-from export.stages.onnx_export import OPSET
-from export.stages.plots import CONFUSION_PLOT, SCORES_PLOT, plot_confusion, plot_scores
-from export.stages.qdq_checks import QdqReport, check_qdq, graph_outputs_of
-from export.stages.quantize import (
+from lepton.export.stages.onnx_export import OPSET
+from lepton.export.stages.plots import CONFUSION_PLOT, SCORES_PLOT, plot_confusion, plot_scores
+from lepton.export.stages.qdq_checks import QdqReport, check_qdq, graph_outputs_of
+from lepton.export.stages.quantize import (
     FloatNodes,
     PreparedGraph,
     QuantizeRequest,
@@ -68,8 +68,8 @@ from export.stages.quantize import (
     quantize,
     select_float_nodes,
 )
-from export.stages.speed import SpeedResult, measure_speed
-from export.stages.toolchain import read_cpu_flags
+from lepton.export.stages.speed import SpeedResult, measure_speed
+from lepton.export.stages.toolchain import read_cpu_flags
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge.preprocess import Tensor
-from export.errors import GateFailed, describe_exception
-from export.runner import Logits
+from lepton.edge.preprocess import Tensor
+from lepton.export.errors import GateFailed, describe_exception
+from lepton.export.runner import Logits
 
 
 class OrtCpuModel:

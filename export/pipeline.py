@@ -24,30 +24,30 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.atomic_write import staged_directory
-from edge.bundle.manifest import CheckResult, Manifest, sha256_file, verify_bundle
-from edge.preprocess import Tensor, preprocess_batch
-from export.config import ExportConfig
-from export.errors import GateFailed
-from export.int8 import Int8Build, Int8Inputs, build_int8, read_int8_inputs
-from export.ort_cpu import OrtCpuModel
-from export.stages.bundle import (
+from lepton.edge.atomic_write import staged_directory
+from lepton.edge.bundle.manifest import CheckResult, Manifest, sha256_file, verify_bundle
+from lepton.edge.preprocess import Tensor, preprocess_batch
+from lepton.export.config import ExportConfig
+from lepton.export.errors import GateFailed
+from lepton.export.int8 import Int8Build, Int8Inputs, build_int8, read_int8_inputs
+from lepton.export.ort_cpu import OrtCpuModel
+from lepton.export.stages.bundle import (
     FP32_MODEL,
     BundleContents,
     ModelFile,
     check_bundle_target,
     write_bundle_manifest,
 )
-from export.stages.golden import write_golden_inputs, write_golden_outputs
-from export.stages.graph_checks import GraphExpectation, GraphReport, check_graph
-from export.stages.labels import check_background_labels, read_labels
-from export.stages.load_model import LoadedModel, load_model
-from export.stages.onnx_export import OPSET, ExportedGraph, ExportRequest, export_onnx
-from export.stages.parity import ParityResult, build_parity_cases, compare_outputs
-from export.stages.reports import ExportReport, SamplesSummary, write_reports
-from export.stages.samples import SampleSet, load_frames, select_samples, uniform_frame
-from export.stages.simplify import SimplifyReport, check_simplifier_installed, simplify_graph
-from export.stages.toolchain import collect_toolchain
+from lepton.export.stages.golden import write_golden_inputs, write_golden_outputs
+from lepton.export.stages.graph_checks import GraphExpectation, GraphReport, check_graph
+from lepton.export.stages.labels import check_background_labels, read_labels
+from lepton.export.stages.load_model import LoadedModel, load_model
+from lepton.export.stages.onnx_export import OPSET, ExportedGraph, ExportRequest, export_onnx
+from lepton.export.stages.parity import ParityResult, build_parity_cases, compare_outputs
+from lepton.export.stages.reports import ExportReport, SamplesSummary, write_reports
+from lepton.export.stages.samples import SampleSet, load_frames, select_samples, uniform_frame
+from lepton.export.stages.simplify import SimplifyReport, check_simplifier_installed, simplify_graph
+from lepton.export.stages.toolchain import collect_toolchain
 
 log = logging.getLogger(__name__)
 

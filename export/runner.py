@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from edge.preprocess import Tensor
+from lepton.edge.preprocess import Tensor
 
 Logits = npt.NDArray[np.float32]
 """(batch, classes) float32 outputs of one run."""

@@ -11,17 +11,24 @@ STAMP=$VENV/.lepton-installed
 # torch is pinned to the CPU build that the machines keep on disk; an unpinned torch
 # would pull a multi-GB CUDA build. It belongs to the export extra only.
 TORCH_PIN="torch==2.13.0"
-WANT=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
+WANT=$(cat pyproject.toml setup.py packaging/export/pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "bootstrap: creating $VENV with $($PYTHON --version)"
     "$PYTHON" -m venv "$VENV"
 fi
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
-    echo "bootstrap: installing lepton[cpu,export,dev] into $VENV"
+    echo "bootstrap: installing lepton-line[cpu,dev] (editable) and the export side's dependencies into $VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet "$TORCH_PIN"
-    "$VENV/bin/python" -m pip install --quiet -e ".[cpu,export,dev]"
+    "$VENV/bin/python" -m pip install --quiet -e ".[cpu,dev]"
+    # The export side runs from the checkout (lepton/export links to export/); its
+    # distribution's dependencies come from its own pyproject, less the daemon it pins.
+    "$VENV/bin/python" - <<'PY' | xargs "$VENV/bin/python" -m pip install --quiet
+import tomllib
+deps = tomllib.load(open("packaging/export/pyproject.toml", "rb"))["project"]["dependencies"]
+print("\n".join(f"'{d}'" for d in deps if not d.startswith("lepton-line")))
+PY
     echo "$WANT" > "$STAMP"
 fi
 

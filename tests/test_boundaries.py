@@ -9,16 +9,17 @@ import sys
 
 import pytest
 
-import edge
-from edge.json_schemas import SCHEMA_DIR, all_schemas, render
+import lepton.edge
+from lepton.edge.json_schemas import SCHEMA_DIR, all_schemas, render
 
 
 def test_edge_loads_without_torch_export_or_calibration() -> None:
     code = (
-        "import sys, edge.service.app, edge.cli.main, edge.consumer.tail, edge.engines.ort;"
-        "import edge.sources.camera, edge.sources.video_file, edge.sources.image_folder;"
-        "roots = ('torch', 'export', 'calibration', 'demo');"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in roots);"
+        "import sys, lepton.edge.service.app, lepton.edge.cli.main, lepton.edge.consumer.tail;"
+        "import lepton.edge.engines.ort, lepton.edge.sources.camera, lepton.edge.sources.video_file;"
+        "import lepton.edge.sources.image_folder;"
+        "roots = ('torch', 'lepton.export', 'lepton.calibration', 'demo', 'edge', 'export', 'calibration');"
+        "bad = sorted(m for m in sys.modules if any(m == r or m.startswith(r + '.') for r in roots));"
         "print(','.join(bad))"
     )
     out = subprocess.run(
@@ -35,7 +36,7 @@ def test_committed_json_schemas_are_in_sync(name: str) -> None:
 
 def _modules() -> list[str]:
     names = []
-    for package in ("edge", "export", "calibration", "demo"):
+    for package in ("lepton", "lepton.edge", "lepton.export", "lepton.calibration", "demo"):
         try:
             root = importlib.import_module(package)
         except ImportError:
@@ -58,4 +59,7 @@ def test_public_names_are_exported_explicitly(module_name: str) -> None:
 
 
 def test_edge_version_is_known() -> None:
-    assert edge.__name__ == "edge"
+    from lepton.edge.version import __version__
+
+    assert lepton.edge.__name__ == "lepton.edge"
+    assert __version__ != "0+unknown", "lepton-line is not installed in this environment"

@@ -24,7 +24,7 @@ from benchmarks.pipeline.inputs import frame_count, sized_video
 from benchmarks.pipeline.report import as_json, machine, markdown, median_rows, targets
 from benchmarks.pipeline.results import Measured
 from benchmarks.pipeline.soak import run_soak
-from edge.bundle.manifest import verify_bundle
+from lepton.edge.bundle.manifest import verify_bundle
 from tests.support.mosquitto import Broker
 
 _SUMMARY = "bare engine vs lepton-edge vs a naive loop: same model, threads and video"

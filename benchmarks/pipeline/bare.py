@@ -1,6 +1,6 @@
 """The ceiling: ONNX Runtime ``run`` in a loop on frames already decoded and preprocessed.
 
-Same session options as the daemon (``edge.engines.ort.session_options``), same threads,
+Same session options as the daemon (``lepton.edge.engines.ort.session_options``), same threads,
 the bundle's own preprocessing, frames from the same video. Child process of ``__main__``.
 """
 
@@ -16,10 +16,10 @@ import onnxruntime as ort
 from benchmarks.pipeline.inputs import first_frames
 from benchmarks.pipeline.procstat import CpuMark, own_peak_rss_mb
 from benchmarks.pipeline.results import Measured
-from edge.bundle.manifest import verify_bundle
-from edge.engines.ort import session_options
-from edge.outbox.delivery_clock import nearest_rank
-from edge.preprocess import preprocess_batch
+from lepton.edge.bundle.manifest import verify_bundle
+from lepton.edge.engines.ort import session_options
+from lepton.edge.outbox.delivery_clock import nearest_rank
+from lepton.edge.preprocess import preprocess_batch
 
 DISTINCT_FRAMES = 64
 

@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.pipeline.procstat import CpuMark, memory_mb
 from benchmarks.pipeline.results import Measured
-from edge.outbox.delivery_clock import nearest_rank
+from lepton.edge.outbox.delivery_clock import nearest_rank
 
 BIN = Path(sys.executable).parent
 

@@ -25,8 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.pipeline.procstat import CpuMark, own_peak_rss_mb
 from benchmarks.pipeline.results import Measured
-from edge.bundle.manifest import verify_bundle
-from edge.outbox.delivery_clock import nearest_rank
+from lepton.edge.bundle.manifest import verify_bundle
+from lepton.edge.outbox.delivery_clock import nearest_rank
 
 
 def _load_model(factory: str, weights: Path, classes: int) -> torch.nn.Module:

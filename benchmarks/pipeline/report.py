@@ -13,8 +13,8 @@ import onnxruntime
 import torch
 
 from benchmarks.pipeline.results import Measured
-from edge.machine import read_cpu_model
-from export.stages.toolchain import read_cpu_flags
+from lepton.edge.machine import read_cpu_model
+from lepton.export.stages.toolchain import read_cpu_flags
 
 
 def median_rows(rounds: list[list[Measured]]) -> list[Measured]:

@@ -15,9 +15,9 @@ from typing import Final, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edge.atomic_write import write_text_atomic
-from edge.errors import BundleError
-from edge.strict_model import StrictModel
+from lepton.edge.atomic_write import write_text_atomic
+from lepton.edge.errors import BundleError
+from lepton.edge.strict_model import StrictModel
 
 SCHEMA_ID: Final = "lepton.bundle/1"
 MANIFEST_NAME = "manifest.json"

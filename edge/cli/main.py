@@ -10,105 +10,38 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from edge import exitcodes
-from edge.errors import LeptonError
+from lepton.edge import exitcodes
+from lepton.edge.cli import check_config, run, tail
+from lepton.edge.cli.common import EPILOG, global_flags
+from lepton.edge.errors import LeptonError
 
-log = logging.getLogger("lepton-edge")
-
-_EPILOG = (
-    "exit codes: 0 clean stop, 1 fault (restart), 65 bundle invalid, "
-    "66 source unreadable, 78 bad configuration"
-)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from edge.config.checks import check_on_disk
-    from edge.config.loader import load_config
-    from edge.service.app import run_daemon
-
-    config = load_config(args.config)
-    check_on_disk(config, args.config)
-    return run_daemon(config)
-
-
-def _check_config(args: argparse.Namespace) -> int:
-    from edge.bundle.manifest import verify_bundle
-    from edge.config.checks import check_on_disk
-    from edge.config.loader import load_config
-
-    path: Path = args.config_file or args.config
-    config = load_config(path)
-    check_on_disk(config, path)
-    manifest = verify_bundle(config.bundle.path)
-    print(
-        f"{path}: OK: device {config.device.id}, {len(config.sources)} source(s), bundle "
-        f"{manifest.model.name}:{manifest.model.version} ({', '.join(manifest.precisions())}) verified"
-    )
-    return exitcodes.OK
-
-
-def _stop_on_sigterm(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt  # same clean exit as Ctrl-C: disconnect, exit 0
-
-
-def _tail(args: argparse.Namespace) -> int:
-    from edge.consumer.tail import TailOptions, tail
-
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    options = TailOptions(
-        host=args.host,
-        port=args.port,
-        prefix=args.prefix,
-        client_id=args.client_id,
-        count=args.count,
-        timeout_s=args.timeout_s,
-        as_json=args.json,
-        jsonl=args.jsonl,
-    )
-    tail(options, sys.stdout)
-    return exitcodes.OK
+SUBCOMMANDS = (run, check_config, tail)
+"""One module per subcommand, in the order ``--help`` lists them."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lepton-edge", description=__doc__.splitlines()[0], epilog=_EPILOG)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run the daemon", epilog=_EPILOG)
-    run.add_argument("--config", type=Path, required=True, help="TOML config file")
-    run.set_defaults(func=_run)
-
-    check = sub.add_parser("check-config", help="validate a config and verify its bundle", epilog=_EPILOG)
-    check.add_argument("config_file", type=Path, nargs="?", help="TOML config file")
-    check.add_argument("--config", type=Path, help="TOML config file (same as the positional)")
-    check.set_defaults(func=_check_config)
-
-    tail = sub.add_parser(
-        "tail", help="print defect events as an operator subscribed to the broker sees them"
+    parser = argparse.ArgumentParser(
+        prog="lepton-edge",
+        description=(__doc__ or "").splitlines()[0],
+        epilog=EPILOG,
+        parents=[global_flags(in_subcommand=False)],
     )
-    tail.add_argument("--host", default="127.0.0.1", help="broker host (default 127.0.0.1)")
-    tail.add_argument("--port", type=int, default=1883, help="broker port (default 1883)")
-    tail.add_argument("--prefix", default="lepton/+", help="topic prefix; lepton/+ = every device (default)")
-    tail.add_argument("--client-id", help="stable id of this subscriber's persistent session")
-    tail.add_argument("--count", type=int, help="exit after this many distinct messages")
-    tail.add_argument("--timeout-s", type=float, help="exit after this many seconds")
-    tail.add_argument("--json", action="store_true", help="print each event as one JSON line")
-    tail.add_argument(
-        "--jsonl", type=Path, help="also append every event to this JSON-lines file (for a historian)"
-    )
-    tail.set_defaults(func=_tail)
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    common = global_flags(in_subcommand=True)
+    for module in SUBCOMMANDS:
+        module.add_parser(subcommands, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "check-config" and args.config_file is None and args.config is None:
-        build_parser().error("check-config needs a config file")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    needs: tuple[str, ...] = getattr(args, "needs", ())
+    if needs and all(getattr(args, name) is None for name in needs):
+        parser.error(f"{args.command} needs a config file")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

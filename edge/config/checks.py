@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from edge.bundle.manifest import MANIFEST_NAME
-from edge.config.loader import ConfigProblem, ConfigProblemsError
-from edge.config.models import LeptonConfig
+from lepton.edge.bundle.manifest import MANIFEST_NAME
+from lepton.edge.config.loader import ConfigProblem, ConfigProblemsError
+from lepton.edge.config.models import LeptonConfig
 
 
 def _readable_file(path: Path, key: str, what: str) -> ConfigProblem | None:

@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from edge.config.models import LeptonConfig
-from edge.config_path import BASE_DIR_CONTEXT
-from edge.errors import ConfigError
+from lepton.edge.config.models import LeptonConfig
+from lepton.edge.config_path import BASE_DIR_CONTEXT
+from lepton.edge.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -113,7 +113,7 @@ def _first_model(annotation: Any) -> Any:
 
 
 def _union_member(model: Any, kind: str) -> Any:
-    from edge.sources.configs import CameraSourceConfig, FileSourceConfig, ImageFolderSourceConfig
+    from lepton.edge.sources.configs import CameraSourceConfig, FileSourceConfig, ImageFolderSourceConfig
 
     members = {"file": FileSourceConfig, "images": ImageFolderSourceConfig, "camera": CameraSourceConfig}
     return members.get(kind, model)

@@ -1,7 +1,7 @@
 """The daemon's TOML configuration as pydantic models: the only definition of every key.
 
 Validators check values and cross-field rules without I/O; what needs the disk (the
-bundle exists, a password file is readable) runs in ``edge.config.checks``. Each component
+bundle exists, a password file is readable) runs in ``lepton.edge.config.checks``. Each component
 receives only its own section (``MqttConfig``, a source config), never the root.
 """
 
@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from edge.config_path import ConfigPath
-from edge.sources.registry import SourceConfig
-from edge.strict_model import StrictModel
+from lepton.edge.config_path import ConfigPath
+from lepton.edge.sources.registry import SourceConfig
+from lepton.edge.strict_model import StrictModel
 
 DEFAULT_STATE_DIR = Path("/var/lib/lepton")
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from edge.events.schema import Event
+from lepton.edge.events.schema import Event
 
 
 def format_alert(event: Event) -> str:

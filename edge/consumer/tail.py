@@ -26,10 +26,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
-from edge.consumer.alerts import format_alert
-from edge.errors import DeliveryError
-from edge.events.schema import Event
-from edge.mqtt.topics import events_filter
+from lepton.edge.consumer.alerts import format_alert
+from lepton.edge.errors import DeliveryError
+from lepton.edge.events.schema import Event
+from lepton.edge.mqtt.topics import events_filter
 
 log = logging.getLogger(__name__)
 

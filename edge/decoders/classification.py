@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edge.bundle.manifest import Manifest
-from edge.engines.base import Outputs
+from lepton.edge.bundle.manifest import Manifest
+from lepton.edge.engines.base import Outputs
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge.bundle.manifest import Manifest
-from edge.decoders.classification import ClassificationDecoder
+from lepton.edge.bundle.manifest import Manifest
+from lepton.edge.decoders.classification import ClassificationDecoder
 
 DECODER_KINDS = {"classification": ClassificationDecoder}
 

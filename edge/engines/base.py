@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge.bundle.manifest import Manifest, Precision
-from edge.errors import EngineError
+from lepton.edge.bundle.manifest import Manifest, Precision
+from lepton.edge.errors import EngineError
 
 Outputs = dict[str, npt.NDArray[np.float32]]
 

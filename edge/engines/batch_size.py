@@ -21,10 +21,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from edge.bundle.manifest import InputSpec
-from edge.engines.base import Engine
-from edge.engines.smoke_test import golden_inputs
-from edge.errors import ConfigError
+from lepton.edge.bundle.manifest import InputSpec
+from lepton.edge.engines.base import Engine
+from lepton.edge.engines.smoke_test import golden_inputs
+from lepton.edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

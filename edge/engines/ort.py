@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge.engines.base import Engine, Outputs
-from edge.errors import EngineError
+from lepton.edge.engines.base import Engine, Outputs
+from lepton.edge.errors import EngineError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class _OrtEngine(Engine):
         if missing:
             raise EngineError(
                 f"{self.backend}: onnxruntime {ort.__version__} lacks {', '.join(missing)}; "
-                "install onnxruntime-gpu (pip install 'lepton[gpu]') or drop this backend"
+                "install onnxruntime-gpu (pip install 'lepton-line[gpu]') or drop this backend"
             )
         try:
             self._session: Any = ort.InferenceSession(

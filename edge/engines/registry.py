@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-from edge.engines.base import Engine
-from edge.errors import EngineError
+from lepton.edge.engines.base import Engine
+from lepton.edge.errors import EngineError
 
 ENGINE_KINDS: dict[str, str] = {
-    "ort-cpu": "edge.engines.ort:OrtCpuEngine",
-    "ort-cuda": "edge.engines.ort:OrtCudaEngine",
+    "ort-cpu": "lepton.edge.engines.ort:OrtCpuEngine",
+    "ort-cuda": "lepton.edge.engines.ort:OrtCudaEngine",
 }
 
 
@@ -21,7 +21,7 @@ def engine_class(backend: str) -> type[Engine]:
     except ImportError as err:
         raise EngineError(
             f"engine {backend}: cannot import {module_name} ({err}); "
-            "install the runtime: pip install 'lepton[cpu]' (or 'lepton[gpu]')"
+            "install the runtime: pip install 'lepton-line[cpu]' (or 'lepton-line[gpu]')"
         ) from err
     return cls
 

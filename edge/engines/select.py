@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from edge.bundle.manifest import Manifest, Precision
-from edge.config.models import BundleConfig, EngineConfig
-from edge.engines.base import Engine
-from edge.engines.registry import engine_class
-from edge.engines.smoke_test import run_smoke_test
-from edge.errors import BundleError, EngineError
+from lepton.edge.bundle.manifest import Manifest, Precision
+from lepton.edge.config.models import BundleConfig, EngineConfig
+from lepton.edge.engines.base import Engine
+from lepton.edge.engines.registry import engine_class
+from lepton.edge.engines.smoke_test import run_smoke_test
+from lepton.edge.errors import BundleError, EngineError
 
 log = logging.getLogger(__name__)
 

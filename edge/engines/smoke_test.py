@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge.bundle.manifest import Manifest
-from edge.engines.base import Engine
-from edge.errors import EngineError
+from lepton.edge.bundle.manifest import Manifest
+from lepton.edge.engines.base import Engine
+from lepton.edge.errors import EngineError
 
 
 def _cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:

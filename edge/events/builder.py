@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.config.models import DeviceConfig
-from edge.events.schema import DeviceRef, Event, FrameRef, ModelRef, SnapshotRef, Timing
-from edge.events.tracker import EventDraft
-from edge.mqtt.topics import Topics
-from edge.outbox.store import NewMessage
+from lepton.edge.config.models import DeviceConfig
+from lepton.edge.events.schema import DeviceRef, Event, FrameRef, ModelRef, SnapshotRef, Timing
+from lepton.edge.events.tracker import EventDraft
+from lepton.edge.mqtt.topics import Topics
+from lepton.edge.outbox.store import NewMessage
 
 
 class EventBuilder:

@@ -15,7 +15,7 @@ from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
 
-from edge.strict_model import StrictModel
+from lepton.edge.strict_model import StrictModel
 
 EVENT_SCHEMA_ID: Final = "lepton.event/1"
 

@@ -32,9 +32,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.atomic_write import write_bytes_atomic
-from edge.config.models import SnapshotConfig
-from edge.events.schema import Finding
+from lepton.edge.atomic_write import write_bytes_atomic
+from lepton.edge.config.models import SnapshotConfig
+from lepton.edge.events.schema import Finding
 
 log = logging.getLogger(__name__)
 

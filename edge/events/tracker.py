@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from edge.decoders.classification import Classification
-from edge.events.ids import new_event_id
-from edge.events.schema import EventSummary, EventType, Finding
+from lepton.edge.decoders.classification import Classification
+from lepton.edge.events.ids import new_event_id
+from lepton.edge.events.schema import EventSummary, EventType, Finding
 
 
 @dataclass(frozen=True)

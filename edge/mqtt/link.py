@@ -39,10 +39,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import SecretStr
 
-from edge.alarms import Alarms
-from edge.backoff import Backoff
-from edge.config.models import MqttConfig
-from edge.errors import ConfigError
+from lepton.edge.alarms import Alarms
+from lepton.edge.backoff import Backoff
+from lepton.edge.config.models import MqttConfig
+from lepton.edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.alarms import Alarms
-from edge.config.models import OutboxConfig
-from edge.errors import LeptonError
-from edge.events.snapshots import read_snapshot
-from edge.mqtt.link import Ack, MqttLink
-from edge.outbox.delivery_clock import DeliveryClock
-from edge.outbox.store import Outbox, OutboxRow
+from lepton.edge.alarms import Alarms
+from lepton.edge.config.models import OutboxConfig
+from lepton.edge.errors import LeptonError
+from lepton.edge.events.snapshots import read_snapshot
+from lepton.edge.mqtt.link import Ack, MqttLink
+from lepton.edge.outbox.delivery_clock import DeliveryClock
+from lepton.edge.outbox.store import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 

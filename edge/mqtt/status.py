@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from edge.sources.base import SourceState
-from edge.strict_model import StrictModel
+from lepton.edge.sources.base import SourceState
+from lepton.edge.strict_model import StrictModel
 
 DeviceState = Literal["online", "offline", "stopped"]
 

@@ -24,9 +24,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.alarms import Alarms
-from edge.config.models import OutboxConfig
-from edge.errors import DeliveryError
+from lepton.edge.alarms import Alarms
+from lepton.edge.config.models import OutboxConfig
+from lepton.edge.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 

@@ -16,33 +16,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from edge import exitcodes
-from edge.alarms import Alarms
-from edge.bundle.manifest import Manifest, verify_bundle
-from edge.config.models import LeptonConfig
-from edge.decoders.registry import create_decoder
-from edge.engines.base import Engine
-from edge.engines.batch_size import choose_batch_max
-from edge.engines.select import open_engine
-from edge.events.builder import EventBuilder
-from edge.events.ids import read_boot_id
-from edge.events.schema import ModelRef
-from edge.events.snapshots import SnapshotStore
-from edge.events.tracker import DefectTracker
-from edge.mqtt.link import MqttLink
-from edge.mqtt.sender import OutboxSender
-from edge.mqtt.status import CameraStatus, DeviceState, DeviceStatus, LatencyStats, Stats
-from edge.mqtt.topics import Topics, default_prefix
-from edge.outbox.delivery_clock import DeliveryClock, LatencySummary
-from edge.outbox.store import Outbox
-from edge.preprocess import Tensor, preprocess
-from edge.service.capture import CaptureWorker, Prepare
-from edge.service.malloc_tuning import keep_freed_frames
-from edge.service.pipeline import STAGES, Pipeline, PipelineParts
-from edge.service.sd_notify import notify, watchdog_interval_s
-from edge.sources.base import Frame, SourceState
-from edge.sources.registry import create_source
-from edge.version import __version__
+from lepton.edge import exitcodes
+from lepton.edge.alarms import Alarms
+from lepton.edge.bundle.manifest import Manifest, verify_bundle
+from lepton.edge.config.models import LeptonConfig
+from lepton.edge.decoders.registry import create_decoder
+from lepton.edge.engines.base import Engine
+from lepton.edge.engines.batch_size import choose_batch_max
+from lepton.edge.engines.select import open_engine
+from lepton.edge.events.builder import EventBuilder
+from lepton.edge.events.ids import read_boot_id
+from lepton.edge.events.schema import ModelRef
+from lepton.edge.events.snapshots import SnapshotStore
+from lepton.edge.events.tracker import DefectTracker
+from lepton.edge.mqtt.link import MqttLink
+from lepton.edge.mqtt.sender import OutboxSender
+from lepton.edge.mqtt.status import CameraStatus, DeviceState, DeviceStatus, LatencyStats, Stats
+from lepton.edge.mqtt.topics import Topics, default_prefix
+from lepton.edge.outbox.delivery_clock import DeliveryClock, LatencySummary
+from lepton.edge.outbox.store import Outbox
+from lepton.edge.preprocess import Tensor, preprocess
+from lepton.edge.service.capture import CaptureWorker, Prepare
+from lepton.edge.service.malloc_tuning import keep_freed_frames
+from lepton.edge.service.pipeline import STAGES, Pipeline, PipelineParts
+from lepton.edge.service.sd_notify import notify, watchdog_interval_s
+from lepton.edge.sources.base import Frame, SourceState
+from lepton.edge.sources.registry import create_source
+from lepton.edge.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.errors import LeptonError
-from edge.preprocess import Tensor
-from edge.sources.base import Frame, FrameSource, SourceState
+from lepton.edge.errors import LeptonError
+from lepton.edge.preprocess import Tensor
+from lepton.edge.sources.base import Frame, FrameSource, SourceState
 
 log = logging.getLogger(__name__)
 

@@ -27,17 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle.manifest import Manifest
-from edge.decoders.classification import ClassificationDecoder
-from edge.engines.base import Engine
-from edge.errors import LeptonError
-from edge.events.builder import EventBuilder
-from edge.events.snapshots import RenderedSnapshot, SnapshotStore
-from edge.events.tracker import DefectTracker, EventDraft, FrameObservation
-from edge.outbox.delivery_clock import DeliveryClock
-from edge.outbox.store import Outbox, OutboxFullError
-from edge.service.capture import Captured, CaptureWorker, EndOfStream, Prepare
-from edge.sources.base import Frame
+from lepton.edge.bundle.manifest import Manifest
+from lepton.edge.decoders.classification import ClassificationDecoder
+from lepton.edge.engines.base import Engine
+from lepton.edge.errors import LeptonError
+from lepton.edge.events.builder import EventBuilder
+from lepton.edge.events.snapshots import RenderedSnapshot, SnapshotStore
+from lepton.edge.events.tracker import DefectTracker, EventDraft, FrameObservation
+from lepton.edge.outbox.delivery_clock import DeliveryClock
+from lepton.edge.outbox.store import Outbox, OutboxFullError
+from lepton.edge.service.capture import Captured, CaptureWorker, EndOfStream, Prepare
+from lepton.edge.sources.base import Frame
 
 log = logging.getLogger(__name__)
 

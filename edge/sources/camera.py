@@ -12,9 +12,9 @@ import os
 
 import cv2
 
-from edge.backoff import Backoff
-from edge.sources.base import Frame, FrameSource
-from edge.sources.configs import CameraSourceConfig
+from lepton.edge.backoff import Backoff
+from lepton.edge.sources.base import Frame, FrameSource
+from lepton.edge.sources.configs import CameraSourceConfig
 
 log = logging.getLogger(__name__)
 

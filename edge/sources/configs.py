@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edge.config_path import ConfigPath
-from edge.strict_model import StrictModel
+from lepton.edge.config_path import ConfigPath
+from lepton.edge.strict_model import StrictModel
 
 _CAMERA_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import cv2
 
-from edge.errors import SourceError
-from edge.sources.base import Frame, FrameSource
-from edge.sources.configs import ImageFolderSourceConfig
-from edge.sources.pacing import FramePacer
+from lepton.edge.errors import SourceError
+from lepton.edge.sources.base import Frame, FrameSource
+from lepton.edge.sources.configs import ImageFolderSourceConfig
+from lepton.edge.sources.pacing import FramePacer
 
 log = logging.getLogger(__name__)
 

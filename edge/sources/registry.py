@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
-from edge.errors import SourceError
-from edge.sources.configs import CameraSourceConfig, FileSourceConfig, ImageFolderSourceConfig
+from lepton.edge.errors import SourceError
+from lepton.edge.sources.configs import CameraSourceConfig, FileSourceConfig, ImageFolderSourceConfig
 
 if TYPE_CHECKING:
-    from edge.sources.base import FrameSource
+    from lepton.edge.sources.base import FrameSource
 
 SourceConfig = Annotated[
     FileSourceConfig | ImageFolderSourceConfig | CameraSourceConfig,
@@ -24,9 +24,9 @@ SourceConfig = Annotated[
 ]
 
 SOURCE_KINDS: dict[str, str] = {
-    "camera": "edge.sources.camera:CameraSource",
-    "file": "edge.sources.video_file:VideoFileSource",
-    "images": "edge.sources.image_folder:ImageFolderSource",
+    "camera": "lepton.edge.sources.camera:CameraSource",
+    "file": "lepton.edge.sources.video_file:VideoFileSource",
+    "images": "lepton.edge.sources.image_folder:ImageFolderSource",
 }
 
 
@@ -38,7 +38,7 @@ def create_source(config: FileSourceConfig | ImageFolderSourceConfig | CameraSou
     except ImportError as err:
         raise SourceError(
             f"source kind {config.kind!r} (camera {config.camera}): cannot import {module_name} "
-            f"({err}); install the package it needs: pip install 'lepton[cpu]'"
+            f"({err}); install the package it needs: pip install 'lepton-line[cpu]'"
         ) from err
     source: FrameSource = getattr(module, class_name)(config)
     return source

@@ -7,10 +7,10 @@ import logging
 import cv2
 import numpy as np
 
-from edge.errors import SourceError
-from edge.sources.base import Frame, FrameSource
-from edge.sources.configs import FileSourceConfig
-from edge.sources.pacing import FramePacer
+from lepton.edge.errors import SourceError
+from lepton.edge.sources.base import Frame, FrameSource
+from lepton.edge.sources.configs import FileSourceConfig
+from lepton.edge.sources.pacing import FramePacer
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from export.config import load_config
-from export.errors import UsageError
+from lepton.export.config import load_config
+from lepton.export.errors import UsageError
 
 if TYPE_CHECKING:
-    from export.pipeline import BuildResult
+    from lepton.export.pipeline import BuildResult
 
 
-def add_parser(subcommands: Any, epilog: str) -> None:
+def add_parser(subcommands: Any, epilog: str, common: argparse.ArgumentParser) -> None:
     """Register ``build`` on the top-level parser's subcommands."""
     parser: argparse.ArgumentParser = subcommands.add_parser(
         "build",
@@ -27,6 +27,7 @@ def add_parser(subcommands: Any, epilog: str) -> None:
         "the config file.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
     parser.add_argument("--config", required=True, type=Path, help="export TOML file")
     parser.add_argument("--out", type=Path, help="bundle directory (default: [bundle] dir)")
@@ -69,8 +70,6 @@ def add_parser(subcommands: Any, epilog: str) -> None:
     )
     int8.add_argument("--speed-fail-below", type=float, help="sets speed.fail_below: exit 6 below this ratio")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log detail (-v: debug)")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="warnings and errors only")
     parser.set_defaults(run=run)
 
 
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--out: no bundle directory; pass --out DIR or set [bundle] dir in the config")
     # Imported here, not at the top: the pipeline pulls in torch (~4 s), and --help and
     # config errors should answer at once.
-    from export.pipeline import build_bundle
+    from lepton.export.pipeline import build_bundle
 
     result = build_bundle(config, out, progress=not args.no_progress)
     if args.json:

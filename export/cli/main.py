@@ -13,9 +13,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from edge.errors import LeptonError
-from export.cli import build
-from export.errors import (
+from lepton.edge.cli.common import package_version
+from lepton.edge.errors import LeptonError
+from lepton.export.cli import build
+from lepton.export.errors import (
     ACCURACY_EXIT_CODE,
     GATE_FAILED_EXIT_CODE,
     INT8_PARITY_EXIT_CODE,
@@ -47,10 +48,37 @@ def build_parser() -> argparse.ArgumentParser:
         "(FP32 ONNX, parity report, golden set, manifest; INT8 Q/DQ with its gates).",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[global_flags(in_subcommand=False)],
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    build.add_parser(subcommands, epilog=EXIT_CODES)
+    build.add_parser(subcommands, epilog=EXIT_CODES, common=global_flags(in_subcommand=True))
     return parser
+
+
+def global_flags(*, in_subcommand: bool) -> argparse.ArgumentParser:
+    """``-v``/``-q``/``--version``, accepted before or after the subcommand's name.
+
+    A subcommand's copy has no default, so it does not reset what was given before the name.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    default = argparse.SUPPRESS if in_subcommand else 0
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=default, help="more log detail (-v: debug)"
+    )
+    parser.add_argument("-q", "--quiet", action="count", default=default, help="warnings and errors only")
+    parser.add_argument(
+        "--version", action="version", version=version_line(), help="print the versions and exit"
+    )
+    return parser
+
+
+def version_line() -> str:
+    """The export's own version and the toolchain that decides what its bundles contain."""
+    from lepton.edge.version import __version__
+
+    tools = {name: package_version(name) for name in ("torch", "onnx", "onnxruntime", "onnxscript")}
+    found = ", ".join(f"{name} {ver}" for name, ver in tools.items() if ver)
+    return f"lepton-export {__version__} ({found})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,7 +108,7 @@ def _configure_logging(verbosity: int) -> None:
     level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("lepton-export: %(message)s"))
-    for name in ("export", "calibration"):
+    for name in ("lepton.export", "lepton.calibration"):
         ours = logging.getLogger(name)
         ours.handlers[:] = [handler]  # idempotent: main() may run more than once in a process
         ours.setLevel(level)

@@ -18,11 +18,11 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from calibration.evaluation import Labels
-from edge.bundle.manifest import CheckResult
-from edge.strict_model import StrictModel
-from export.config import EvaluationConfig
-from export.runner import Logits
+from lepton.calibration.evaluation import Labels
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.edge.strict_model import StrictModel
+from lepton.export.config import EvaluationConfig
+from lepton.export.runner import Logits
 
 Confusion = tuple[tuple[int, ...], ...]
 

@@ -1,8 +1,8 @@
 """Stage: labels and ``manifest.json`` into the staging directory, every file hashed.
 
-Runs last, inside ``edge.atomic_write.staged_directory``: the manifest lists every file the
+Runs last, inside ``lepton.edge.atomic_write.staged_directory``: the manifest lists every file the
 earlier stages wrote (sha256 + bytes), so it can only be written once they are final. The
-manifest model, its writer and the verifier are ``edge.bundle.manifest``'s; nothing here
+manifest model, its writer and the verifier are ``lepton.edge.bundle.manifest``'s; nothing here
 re-implements them.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.bundle.manifest import (
+from lepton.edge.bundle.manifest import (
     LABELS_NAME,
     MANIFEST_NAME,
     Artifact,
@@ -28,9 +28,9 @@ from edge.bundle.manifest import (
     write_labels,
     write_manifest,
 )
-from export.config import ExportConfig
-from export.errors import UsageError
-from export.stages.golden import GoldenSet
+from lepton.export.config import ExportConfig
+from lepton.export.errors import UsageError
+from lepton.export.stages.golden import GoldenSet
 
 FP32_MODEL = "model.fp32.onnx"
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.evaluation import EvaluationSet, Labels, iter_evaluation_batches
-from edge.bundle.manifest import InputSpec, PreprocessSpec
-from export.runner import Logits, Runner
+from lepton.calibration.evaluation import EvaluationSet, Labels, iter_evaluation_batches
+from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.export.runner import Logits, Runner
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle.manifest import GoldenSpec
-from edge.preprocess import Tensor
-from export.runner import Runner
+from lepton.edge.bundle.manifest import GoldenSpec
+from lepton.edge.preprocess import Tensor
+from lepton.export.runner import Runner
 
 GOLDEN_INPUTS = "golden/inputs.npz"
 

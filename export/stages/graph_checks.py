@@ -17,10 +17,10 @@ from typing import NoReturn
 import onnx
 from onnx import shape_inference
 
-from edge.bundle.manifest import CheckResult
-from edge.strict_model import StrictModel
-from export.errors import GateFailed, describe_exception
-from export.stages.onnx_export import OPSET
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.edge.strict_model import StrictModel
+from lepton.export.errors import GateFailed, describe_exception
+from lepton.export.stages.onnx_export import OPSET
 
 IR_VERSION_MAX = 10
 

@@ -16,10 +16,10 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from edge.bundle.manifest import CheckResult
-from edge.strict_model import StrictModel
-from export.config import Int8ParityConfig
-from export.runner import Logits
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.edge.strict_model import StrictModel
+from lepton.export.config import Int8ParityConfig
+from lepton.export.runner import Logits
 
 
 class Int8ParityResult(StrictModel):

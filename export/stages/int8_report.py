@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 
-from calibration.index import SourceEntry
-from edge.strict_model import StrictModel
-from export.stages.accuracy import AccuracyResult
-from export.stages.int8_parity import Int8ParityResult
-from export.stages.qdq_checks import QdqReport
-from export.stages.speed import VNNI_FLAGS, SpeedResult
+from lepton.calibration.index import SourceEntry
+from lepton.edge.strict_model import StrictModel
+from lepton.export.stages.accuracy import AccuracyResult
+from lepton.export.stages.int8_parity import Int8ParityResult
+from lepton.export.stages.qdq_checks import QdqReport
+from lepton.export.stages.speed import VNNI_FLAGS, SpeedResult
 
 INT8_REPORT = "reports/int8.json"
 

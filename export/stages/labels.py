@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from export.errors import UsageError
+from lepton.export.errors import UsageError
 
 
 def read_labels(path: Path) -> tuple[str, ...]:

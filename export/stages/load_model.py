@@ -22,12 +22,12 @@ from typing import Literal
 import numpy as np
 import torch
 
-from edge.bundle.manifest import sha256_file
-from edge.preprocess import Tensor
-from export.config import InputConfig, ModelConfig
-from export.errors import UsageError, describe_exception
-from export.runner import Logits
-from export.stages.load_program import load_program, program_batch_range
+from lepton.edge.bundle.manifest import sha256_file
+from lepton.edge.preprocess import Tensor
+from lepton.export.config import InputConfig, ModelConfig
+from lepton.export.errors import UsageError, describe_exception
+from lepton.export.runner import Logits
+from lepton.export.stages.load_program import load_program, program_batch_range
 
 ModelSource = Literal["factory", "torchscript", "exported_program"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from export.config import InputConfig
-from export.errors import UsageError, describe_exception
+from lepton.export.config import InputConfig
+from lepton.export.errors import UsageError, describe_exception
 
 _TRAINING_ARGUMENT = {
     "aten.batch_norm.default": (5, "training"),

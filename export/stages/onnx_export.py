@@ -20,11 +20,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from edge.preprocess import Tensor
-from export.config import ExporterChoice
-from export.errors import GateFailed, UsageError, describe_exception
-from export.stages.library_output import contained_output, log_distinct_warnings
-from export.stages.load_model import LoadedModel
+from lepton.edge.preprocess import Tensor
+from lepton.export.config import ExporterChoice
+from lepton.export.errors import GateFailed, UsageError, describe_exception
+from lepton.export.stages.library_output import contained_output, log_distinct_warnings
+from lepton.export.stages.load_model import LoadedModel
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from edge.bundle.manifest import CheckResult
-from edge.preprocess import Tensor
-from edge.strict_model import StrictModel
-from export.config import ParityConfig
-from export.runner import Logits, Runner
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.edge.preprocess import Tensor
+from lepton.edge.strict_model import StrictModel
+from lepton.export.config import ParityConfig
+from lepton.export.runner import Logits, Runner
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from export.errors import UsageError
-from export.runner import Logits
-from export.stages.accuracy import Confusion
+from lepton.export.errors import UsageError
+from lepton.export.runner import Logits
+from lepton.export.stages.accuracy import Confusion
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -74,7 +74,7 @@ def _figure(width_in: float, height_in: float) -> Figure:
     except ImportError as err:
         raise UsageError(
             "reports: matplotlib is not installed, so the INT8 plots cannot be drawn; "
-            "pip install 'lepton[export]' (or pip install matplotlib)"
+            "pip install 'lepton-line[export]' (or pip install matplotlib)"
         ) from err
     return Figure(figsize=(width_in, height_in), layout="constrained")
 

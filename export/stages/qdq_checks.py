@@ -17,10 +17,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from edge.bundle.manifest import CheckResult
-from edge.strict_model import StrictModel
-from export.errors import GateFailed
-from export.stages.quantize import QuantRecipe
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.edge.strict_model import StrictModel
+from lepton.export.errors import GateFailed
+from lepton.export.stages.quantize import QuantRecipe
 
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
 _COMPUTE = ("Conv", "ConvTranspose", "Gemm", "MatMul")

@@ -25,11 +25,11 @@ from typing import Any, Literal
 
 import onnx
 
-from calibration.config import CalibrationMethodName
-from calibration.library_output import library_output_contained
-from calibration.ranges import ort_method
-from export.config import QuantizeConfig
-from export.errors import GateFailed, UsageError, describe_exception
+from lepton.calibration.config import CalibrationMethodName
+from lepton.calibration.library_output import library_output_contained
+from lepton.calibration.ranges import ort_method
+from lepton.export.config import QuantizeConfig
+from lepton.export.errors import GateFailed, UsageError, describe_exception
 
 log = logging.getLogger(__name__)
 

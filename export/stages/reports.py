@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.strict_model import StrictModel
-from export.stages.graph_checks import GraphReport
-from export.stages.int8_report import INT8_REPORT, Int8Report, render_int8_summary
-from export.stages.parity import ParityResult
-from export.stages.simplify import SimplifyReport
+from lepton.edge.strict_model import StrictModel
+from lepton.export.stages.graph_checks import GraphReport
+from lepton.export.stages.int8_report import INT8_REPORT, Int8Report, render_int8_summary
+from lepton.export.stages.parity import ParityResult
+from lepton.export.stages.simplify import SimplifyReport
 
 PARITY_REPORT = "reports/parity.json"
 SUMMARY_REPORT = "reports/summary.md"

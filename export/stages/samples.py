@@ -2,7 +2,7 @@
 
 The draw is seeded and the chosen paths sorted, so two runs on the same folder check the
 same images. Frames are decoded as the daemon's sources deliver them (BGR uint8); the
-pipeline then preprocesses them with ``edge.preprocess.preprocess_batch``, the daemon's own
+pipeline then preprocesses them with ``lepton.edge.preprocess.preprocess_batch``, the daemon's own
 function, so parity is measured on exactly the tensor the engine will see.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.bundle.manifest import InputSpec
-from edge.preprocess import Frame
-from export.config import SamplesConfig
-from export.errors import UsageError
+from lepton.edge.bundle.manifest import InputSpec
+from lepton.edge.preprocess import Frame
+from lepton.export.config import SamplesConfig
+from lepton.export.errors import UsageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 

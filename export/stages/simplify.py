@@ -17,11 +17,11 @@ from pathlib import Path
 
 import onnx
 
-from edge.bundle.manifest import CheckResult
-from edge.strict_model import StrictModel
-from export.errors import GateFailed, UsageError, describe_exception
-from export.stages.graph_checks import GraphExpectation, GraphReport, check_graph
-from export.stages.library_output import contained_output, log_distinct_warnings
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.edge.strict_model import StrictModel
+from lepton.export.errors import GateFailed, UsageError, describe_exception
+from lepton.export.stages.graph_checks import GraphExpectation, GraphReport, check_graph
+from lepton.export.stages.library_output import contained_output, log_distinct_warnings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def check_simplifier_installed() -> None:
     except metadata.PackageNotFoundError:
         raise UsageError(
             f"export.simplify = true: {SIMPLIFIER} is not installed; install it "
-            "(pip install 'lepton[export]') or set export.simplify = false (--no-simplify)"
+            "(pip install 'lepton-line[export]') or set export.simplify = false (--no-simplify)"
         ) from None
 
 

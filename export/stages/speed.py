@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle.manifest import CheckResult
-from edge.preprocess import Tensor
-from edge.strict_model import StrictModel
-from export.config import SpeedConfig
-from export.ort_cpu import OrtCpuModel
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.edge.preprocess import Tensor
+from lepton.edge.strict_model import StrictModel
+from lepton.export.config import SpeedConfig
+from lepton.export.ort_cpu import OrtCpuModel
 
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 
-from edge.bundle.manifest import Toolchain
+from lepton.edge.bundle.manifest import Toolchain
 
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni")
 """x86 flags that decide ORT CPU speed (and INT8 accuracy); every ``amx_*`` flag is kept too."""

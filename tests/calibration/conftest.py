@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
 
 INPUT = InputSpec(name="images", height=24, width=32, batch_max=4)
 PREPROCESS = PreprocessSpec(

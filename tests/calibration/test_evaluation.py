@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.errors import CalibrationDataError
-from calibration.evaluation import find_evaluation_set, iter_evaluation_batches
+from lepton.calibration.errors import CalibrationDataError
+from lepton.calibration.evaluation import find_evaluation_set, iter_evaluation_batches
 from tests.calibration.conftest import INPUT, PREPROCESS, write_image
 
 LABELS = ("ok", "scratch", "dent")

@@ -11,9 +11,9 @@ import pytest
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.calibrate import load_tensors_data
 
-from calibration.config import CalibrationConfig, CalibrationMethodName
-from calibration.ranges import collection_windows, compute_ranges, ort_method
-from calibration.reader import TensorReader
+from lepton.calibration.config import CalibrationConfig, CalibrationMethodName
+from lepton.calibration.ranges import collection_windows, compute_ranges, ort_method
+from lepton.calibration.reader import TensorReader
 from tests.calibration.conftest import INPUT
 
 

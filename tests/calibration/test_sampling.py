@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from calibration.config import CalibrationConfig
-from calibration.errors import CalibrationDataError
-from calibration.index import read_index, samples_digest, write_index
-from calibration.sampling import check_disjoint, draw_samples, find_candidates, load_calibration_set
-from edge.preprocess import preprocess_batch
+from lepton.calibration.config import CalibrationConfig
+from lepton.calibration.errors import CalibrationDataError
+from lepton.calibration.index import read_index, samples_digest, write_index
+from lepton.calibration.sampling import check_disjoint, draw_samples, find_candidates, load_calibration_set
+from lepton.edge.preprocess import preprocess_batch
 from tests.calibration.conftest import INPUT, PREPROCESS, write_image
 
 

@@ -8,7 +8,7 @@ import torch
 from demo.augment import Augmentation, adjust_brightness, augment, crop_batch
 from demo.labels import INPUT, PREPROCESS
 from demo.tensor_cache import TensorSplit
-from edge.preprocess import preprocess_batch
+from lepton.edge.preprocess import preprocess_batch
 
 
 def test_brightness_jitter_matches_preprocessing_a_brighter_frame() -> None:

@@ -17,7 +17,7 @@ from demo.labels import INPUT, LABELS, PREPROCESS
 from demo.layout import BUNDLE_DIR, CLASSIFIER_NAME, MODEL_DIR, REPORT_NAME, SHIPPED_DIR, SHIPPED_FOR_NAME
 from demo.scene import GENERATOR_VERSION
 from demo.train import DEFAULT_EPOCHS, TrainReport, TrainSettings
-from edge.bundle.manifest import (
+from lepton.edge.bundle.manifest import (
     DecoderSpec,
     Manifest,
     ModelInfo,

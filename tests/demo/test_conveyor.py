@@ -12,7 +12,7 @@ from demo.conveyor import MIN_DEFECT_GAP_FRAMES, LineSettings, write_conveyor_vi
 from demo.errors import DemoBuildError
 from demo.labels import DEFECT_LABELS, FRAME_HEIGHT_PX, FRAME_WIDTH_PX, OK_LABEL
 from demo.truth import LineTruth, read_truth
-from edge.bundle.manifest import sha256_file
+from lepton.edge.bundle.manifest import sha256_file
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from demo.dataset import read_index, write_dataset
 from demo.errors import DemoBuildError
 from demo.labels import INPUT, LABELS, PREPROCESS
 from demo.tensor_cache import input_box, load_split
-from edge.preprocess import preprocess_batch
+from lepton.edge.preprocess import preprocess_batch
 
 
 @pytest.fixture

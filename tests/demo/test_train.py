@@ -12,7 +12,7 @@ from demo.dataset import write_dataset
 from demo.labels import INPUT, LABELS
 from demo.layout import CLASSIFIER_NAME, LABELS_NAME, REPORT_NAME
 from demo.train import TrainReport, TrainSettings, load_classifier, train_classifier
-from edge.bundle.manifest import sha256_file
+from lepton.edge.bundle.manifest import sha256_file
 
 
 @pytest.fixture(scope="module")

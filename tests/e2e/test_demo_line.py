@@ -21,7 +21,7 @@ import pytest
 
 from demo.scoring import score_events
 from demo.truth import read_truth
-from edge.events.schema import Event
+from lepton.edge.events.schema import Event
 from tests.conftest import REPO
 from tests.support.daemon import lepton_edge, write_config
 from tests.support.mosquitto import Broker

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.bundle.manifest import InputSpec, PreprocessSpec
-from edge.preprocess import letterbox_geometry, preprocess, preprocess_batch
+from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.edge.preprocess import letterbox_geometry, preprocess, preprocess_batch
 
 INPUT = InputSpec(name="image", height=128, width=160, batch_max=4)
 

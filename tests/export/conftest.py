@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from export.cli.main import main
+from lepton.export.cli.main import main
 from tests.export import tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -209,7 +209,7 @@ CliRunner = Callable[..., CliResult]
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> CliRunner:
-    """``export.cli.main.main`` in this process: the CLI's real entry point, minus the ~4 s
+    """``lepton.export.cli.main.main`` in this process: the CLI's real entry point, minus the ~4 s
     of importing torch again; the console-script path itself is tested in cli/test_build.py."""
 
     def run(*args: str) -> CliResult:

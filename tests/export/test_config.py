@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from export.config import load_config
-from export.errors import UsageError
+from lepton.export.config import load_config
+from lepton.export.errors import UsageError
 from tests.export.conftest import REPO, ProjectFactory
 
 

@@ -18,13 +18,13 @@ import torch
 from onnx import numpy_helper
 from onnxruntime.quantization.calibrate import CalibrationMethod, load_tensors_data
 
-from calibration.index import read_index, samples_digest
-from edge.bundle.manifest import sha256_file, verify_bundle
-from edge.config.models import BundleConfig, EngineConfig
-from edge.engines.select import open_engine
-from edge.preprocess import preprocess_batch
-from export.config import load_config
-from export.stages.toolchain import read_cpu_flags
+from lepton.calibration.index import read_index, samples_digest
+from lepton.edge.bundle.manifest import sha256_file, verify_bundle
+from lepton.edge.config.models import BundleConfig, EngineConfig
+from lepton.edge.engines.select import open_engine
+from lepton.edge.preprocess import preprocess_batch
+from lepton.export.config import load_config
+from lepton.export.stages.toolchain import read_cpu_flags
 from tests.export import tiny_models
 from tests.export.conftest import (
     CALIBRATION_COUNT,

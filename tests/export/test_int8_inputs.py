@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from calibration.errors import DATA_ERROR_EXIT_CODE
-from export.errors import USAGE_EXIT_CODE
+from lepton.calibration.errors import DATA_ERROR_EXIT_CODE
+from lepton.export.errors import USAGE_EXIT_CODE
 from tests.export.conftest import CliRunner, Project, ProjectFactory, int8_toml
 
 

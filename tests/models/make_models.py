@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edge.bundle.manifest import (
+from lepton.edge.bundle.manifest import (
     DecoderSpec,
     GoldenSpec,
     InputSpec,
@@ -73,7 +73,7 @@ def color_classifier() -> onnx.ModelProto:
 def _golden_inputs() -> np.ndarray:
     colors = [(128, 128, 128), (40, 40, 200), (200, 40, 40), (0, 0, 0)]  # BGR: gray, red, blue, black
     frames = [np.full((32, 32, 3), c, dtype=np.uint8) for c in colors]
-    from edge.preprocess import preprocess_batch
+    from lepton.edge.preprocess import preprocess_batch
 
     return preprocess_batch(frames, COLOR_PREPROCESS, COLOR_INPUT)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config.loader import load_config
+from lepton.edge.config.loader import load_config
 from tests.conftest import REPO
 
 UNIT = REPO / "systemd" / "lepton-edge.service"

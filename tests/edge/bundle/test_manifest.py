@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.bundle.manifest import Manifest, read_manifest, sha256_file, verify_bundle
-from edge.errors import BundleError
+from lepton.edge.bundle.manifest import Manifest, read_manifest, sha256_file, verify_bundle
+from lepton.edge.errors import BundleError
 from tests.conftest import MODELS
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import exitcodes
+from lepton.edge import exitcodes
 from tests.conftest import MODELS
 from tests.support.daemon import daemon_config, lepton_edge, write_config
 from tests.support.mosquitto import free_port

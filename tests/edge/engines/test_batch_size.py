@@ -9,11 +9,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from edge.bundle.manifest import Manifest, verify_bundle
-from edge.engines.base import Engine, Outputs
-from edge.engines.batch_size import choose_batch_max, fastest_batch
-from edge.engines.ort import OrtCpuEngine
-from edge.errors import ConfigError
+from lepton.edge.bundle.manifest import Manifest, verify_bundle
+from lepton.edge.engines.base import Engine, Outputs
+from lepton.edge.engines.batch_size import choose_batch_max, fastest_batch
+from lepton.edge.engines.ort import OrtCpuEngine
+from lepton.edge.errors import ConfigError
 from tests.conftest import MODELS
 
 BUNDLE = MODELS / "color_bundle"

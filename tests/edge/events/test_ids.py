@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from edge.events.ids import new_event_id
+from lepton.edge.events.ids import new_event_id
 
 
 def test_event_ids_are_uuid7_and_sort_by_time() -> None:

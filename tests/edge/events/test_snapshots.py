@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.config.models import SnapshotConfig
-from edge.events.schema import Finding
-from edge.events.snapshots import SnapshotStore, read_snapshot
+from lepton.edge.config.models import SnapshotConfig
+from lepton.edge.events.schema import Finding
+from lepton.edge.events.snapshots import SnapshotStore, read_snapshot
 
 FINDING = Finding(label="scratch", score=0.9)
 

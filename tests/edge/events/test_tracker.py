@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge.decoders.classification import Classification
-from edge.events.tracker import DefectTracker, EventDraft, FrameObservation
+from lepton.edge.decoders.classification import Classification
+from lepton.edge.events.tracker import DefectTracker, EventDraft, FrameObservation
 
 CLEAN = Classification("ok", 0.95, "scratch", 0.03)
 

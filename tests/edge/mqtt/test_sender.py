@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.alarms import Alarms
-from edge.config.models import MqttConfig, OutboxConfig, SnapshotConfig
-from edge.events.schema import Finding
-from edge.events.snapshots import SnapshotStore
-from edge.mqtt.link import Ack, MqttLink
-from edge.mqtt.sender import ALARM_REFUSING, OutboxSender
-from edge.outbox.store import ALARM_DEAD_LETTER, NewMessage, Outbox
+from lepton.edge.alarms import Alarms
+from lepton.edge.config.models import MqttConfig, OutboxConfig, SnapshotConfig
+from lepton.edge.events.schema import Finding
+from lepton.edge.events.snapshots import SnapshotStore
+from lepton.edge.mqtt.link import Ack, MqttLink
+from lepton.edge.mqtt.sender import ALARM_REFUSING, OutboxSender
+from lepton.edge.outbox.store import ALARM_DEAD_LETTER, NewMessage, Outbox
 from tests.support.mosquitto import Broker
 from tests.support.subscriber import Subscriber
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from edge.outbox.delivery_clock import DeliveryClock
+from lepton.edge.outbox.delivery_clock import DeliveryClock
 
 
 def test_one_sample_per_acknowledged_key_and_take_forgets_them() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.alarms import Alarms
-from edge.config.models import OutboxConfig
-from edge.errors import DeliveryError
-from edge.outbox.store import (
+from lepton.edge.alarms import Alarms
+from lepton.edge.config.models import OutboxConfig
+from lepton.edge.errors import DeliveryError
+from lepton.edge.outbox.store import (
     ALARM_CORRUPT,
     ALARM_DEAD_LETTER,
     ALARM_FILLING,

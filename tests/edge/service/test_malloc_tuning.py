@@ -14,7 +14,7 @@ from tests.conftest import REPO
 _PROBE = """
 import ctypes, ctypes.util, sys
 import numpy as np
-from edge.service.malloc_tuning import keep_freed_frames
+from lepton.edge.service.malloc_tuning import keep_freed_frames
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (

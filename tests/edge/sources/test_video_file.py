@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.sources.configs import FileSourceConfig
-from edge.sources.video_file import VideoFileSource
+from lepton.edge.sources.configs import FileSourceConfig
+from lepton.edge.sources.video_file import VideoFileSource
 from tests.support.videos import BLUE, GRAY, RED, write_color_video
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from edge.bundle.manifest import sha256_file, verify_bundle
-from edge.preprocess import preprocess_batch
-from export.cli.main import build_parser
-from export.stages.toolchain import read_cpu_flags
+from lepton.edge.bundle.manifest import sha256_file, verify_bundle
+from lepton.edge.preprocess import preprocess_batch
+from lepton.export.cli.main import build_parser
+from lepton.export.stages.toolchain import read_cpu_flags
 from tests.export.conftest import (
     BATCH_MAX,
     GOLDEN_COUNT,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.bundle.manifest import verify_bundle
+from lepton.edge.bundle.manifest import verify_bundle
 from tests.export.conftest import CliRunner, ProjectFactory
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.config import EvaluationConfig, Int8ParityConfig
-from export.stages.accuracy import (
+from lepton.export.config import EvaluationConfig, Int8ParityConfig
+from lepton.export.stages.accuracy import (
     confusion_matrix,
     mcnemar_exact_p,
     measure_accuracy,
     paired_bootstrap_interval,
 )
-from export.stages.int8_parity import measure_int8_parity
+from lepton.export.stages.int8_parity import measure_int8_parity
 
 LABELS = ("ok", "scratch", "dent")
 

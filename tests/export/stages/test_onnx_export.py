@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from edge.bundle.manifest import sha256_file, verify_bundle
+from lepton.edge.bundle.manifest import sha256_file, verify_bundle
 from tests.export import tiny_models
 from tests.export.conftest import BATCH_MAX, CliRunner, ProjectFactory
 

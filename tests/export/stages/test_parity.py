@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.config import ParityConfig
-from export.stages.parity import ParityCase, build_parity_cases, compare_outputs, measure_case
+from lepton.export.config import ParityConfig
+from lepton.export.stages.parity import ParityCase, build_parity_cases, compare_outputs, measure_case
 
 GATE = ParityConfig()
 

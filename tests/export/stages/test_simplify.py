@@ -19,7 +19,7 @@ import onnxruntime as ort
 import onnxslim
 import pytest
 
-from edge.bundle.manifest import CheckResult, verify_bundle
+from lepton.edge.bundle.manifest import CheckResult, verify_bundle
 from tests.export.conftest import BATCH_MAX, CliRunner, ProjectFactory
 
 SIMPLIFY_ON = "\n[export]\nsimplify = true\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from export.stages.toolchain import collect_toolchain, parse_cpu_flags
+from lepton.export.stages.toolchain import collect_toolchain, parse_cpu_flags
 
 CPUINFO = """\
 processor\t: 0

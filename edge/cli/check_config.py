@@ -1,0 +1,38 @@
+"""``lepton-edge check-config F``: every problem of a config and its bundle, before a start."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from lepton.edge import exitcodes
+from lepton.edge.cli.common import EPILOG
+
+
+def add_parser(subcommands: Any, common: argparse.ArgumentParser) -> None:
+    parser = subcommands.add_parser(
+        "check-config", help="validate a config and verify its bundle", epilog=EPILOG, parents=[common]
+    )
+    parser.add_argument("config_file", type=Path, nargs="?", help="TOML config file")
+    parser.add_argument("--config", type=Path, help="TOML config file (same as the positional)")
+    parser.set_defaults(func=run, needs=("config_file", "config"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from lepton.edge.bundle.manifest import verify_bundle
+    from lepton.edge.config.checks import check_on_disk
+    from lepton.edge.config.loader import load_config
+
+    path: Path = args.config_file or args.config
+    config = load_config(path)
+    check_on_disk(config, path)
+    manifest = verify_bundle(config.bundle.path)
+    print(
+        f"{path}: OK: device {config.device.id}, {len(config.sources)} source(s), bundle "
+        f"{manifest.model.name}:{manifest.model.version} ({', '.join(manifest.precisions())}) verified"
+    )
+    return exitcodes.OK
+
+
+__all__ = ["add_parser", "run"]
