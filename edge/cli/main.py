@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 
 from lepton.edge import exitcodes
-from lepton.edge.cli import check_config, run, tail
+from lepton.edge.cli import check_config, files, install_service, run, tail
 from lepton.edge.cli.common import EPILOG, global_flags
 from lepton.edge.errors import LeptonError
 
-SUBCOMMANDS = (run, check_config, tail)
+SUBCOMMANDS = (run, check_config, tail, install_service, files)
 """One module per subcommand, in the order ``--help`` lists them."""
 
 

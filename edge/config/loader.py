@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from lepton.edge.config.models import LeptonConfig
 from lepton.edge.config_path import BASE_DIR_CONTEXT
 from lepton.edge.errors import ConfigError
+from lepton.edge.shipped_files import config_example_hint
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -127,14 +128,14 @@ def _fix_for(error: Any, loc: tuple[Any, ...]) -> str:
         hint = f"valid keys here: {', '.join(valid)}" if valid else "check the spelling"
         return f"remove it or fix the spelling ({hint})"
     if kind == "missing":
-        return "add this key (see systemd/config.example.toml)"
+        return f"add this key ({config_example_hint()})"
     if kind == "union_tag_invalid":
         return f"set kind to one of {error.get('ctx', {}).get('expected_tags', '')}"
     if kind == "union_tag_not_found":
         return 'add kind = "file", "images" or "camera"'
     if kind == "literal_error":
         return f"use one of {error.get('ctx', {}).get('expected', '')}"
-    return "correct the value (see systemd/config.example.toml)"
+    return f"correct the value ({config_example_hint()})"
 
 
 def _to_problems(err: ValidationError, lines: dict[str, int]) -> list[ConfigProblem]:

@@ -165,7 +165,7 @@ class ServiceConfig(StrictModel):
 
 
 class LeptonConfig(StrictModel):
-    """Root of the TOML file; see systemd/config.example.toml for an annotated example."""
+    """Root of the TOML file; `lepton-edge files show config.example.toml` prints an annotated example."""
 
     device: DeviceConfig
     bundle: BundleConfig

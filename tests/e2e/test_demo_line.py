@@ -12,8 +12,6 @@ part of the video.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -23,64 +21,20 @@ from demo.scoring import score_events
 from demo.truth import read_truth
 from lepton.edge.events.schema import Event
 from tests.conftest import REPO
-from tests.support.daemon import lepton_edge, write_config
+from tests.e2e.conftest import DEMO, write_demo_config
+from tests.support.daemon import lepton_edge
 from tests.support.mosquitto import Broker
 from tests.support.subscriber import Subscriber
 
-BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.timeout(1800)  # a fresh clone builds the demo data and bundle first
-DEMO = REPO / "build" / "demo"
 EVENT_SCHEMA = json.loads((REPO / "schemas" / "lepton.event-1.schema.json").read_text())
-
-
-def _run(*args: str, timeout_s: float) -> None:
-    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stderr[-3000:]}"
-
-
-@pytest.fixture(scope="session")
-def demo_bundle() -> Path:
-    _run(str(BIN / "python"), "-m", "demo", "build", "--out", str(DEMO), timeout_s=900)
-    current = subprocess.run(
-        [str(BIN / "python"), "-m", "demo", "bundle-current", "--out", str(DEMO)], cwd=REPO, check=False
-    )
-    if current.returncode != 0:
-        export = str(BIN / "lepton-export")
-        _run(export, "build", "--config", "demo/export.toml", "--out", str(DEMO / "bundle"), timeout_s=900)
-    return DEMO / "bundle"
 
 
 def test_every_defective_part_is_one_new_and_one_end_with_its_label(
     tmp_path: Path, broker: Broker, demo_bundle: Path
 ) -> None:
     truth = read_truth(DEMO / "line.truth.json")
-    config = write_config(
-        tmp_path / "lepton.toml",
-        f"""
-[device]
-id = "demo-box"
-line = "line-1"
-
-[bundle]
-path = "{demo_bundle}"
-
-[[sources]]
-kind = "file"
-camera = "cam1"
-path = "{DEMO / "line.mp4"}"
-
-[events]
-# as in demo/lepton-edge.toml
-confirm_frames = 5
-clear_frames = 5
-
-[mqtt]
-port = {broker.port}
-
-[service]
-state_dir = "{tmp_path / "state"}"
-""",
-    )
+    config = write_demo_config(tmp_path, demo_bundle, broker.port)
     sub = Subscriber(broker.port, "lepton/demo-box/+/events")
     try:
         result = lepton_edge("run", "--config", str(config), timeout_s=600)

@@ -1,0 +1,68 @@
+"""The demo build shared by the end-to-end tests: data, conveyor video and bundle under build/demo.
+
+Built once per session (and cached across sessions with `make demo`): the data, the video,
+the shipped weights in demo/weights/, and the export.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+DEMO = REPO / "build" / "demo"
+
+
+def _run(*args: str, timeout_s: float) -> None:
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def demo_bundle() -> Path:
+    _run(str(BIN / "python"), "-m", "demo", "build", "--out", str(DEMO), timeout_s=900)
+    current = subprocess.run(
+        [str(BIN / "python"), "-m", "demo", "bundle-current", "--out", str(DEMO)], cwd=REPO, check=False
+    )
+    if current.returncode != 0:
+        export = str(BIN / "lepton-export")
+        _run(export, "build", "--config", "demo/export.toml", "--out", str(DEMO / "bundle"), timeout_s=900)
+    return DEMO / "bundle"
+
+
+def write_demo_config(tmp_path: Path, bundle: Path, broker_port: int) -> Path:
+    """The demo line's daemon config (as demo/lepton-edge.toml) against a test broker."""
+    config = tmp_path / "lepton.toml"
+    config.write_text(
+        f"""
+[device]
+id = "demo-box"
+line = "line-1"
+
+[bundle]
+path = "{bundle}"
+
+[[sources]]
+kind = "file"
+camera = "cam1"
+path = "{DEMO / "line.mp4"}"
+
+[events]
+# as in demo/lepton-edge.toml
+confirm_frames = 5
+clear_frames = 5
+
+[mqtt]
+port = {broker_port}
+
+[service]
+state_dir = "{tmp_path / "state"}"
+""",
+        encoding="utf-8",
+    )
+    return config
