@@ -1,6 +1,7 @@
 """The product as a line engineer installs it: the built wheels, a fresh venv, no source tree.
 
-Builds ``lepton-line`` and ``lepton-line-export`` from this checkout, checks what each wheel
+Builds ``lepton-line`` and ``lepton-line-export`` from this checkout (each wheel from its
+sdist), checks what each wheel
 carries (the daemon's: no export, calibration or demo code, but the unit, example configs,
 broker config, schemas and license), installs the daemon's with only its ``cpu`` extra into
 a fresh virtualenv, and runs it from a directory outside the source tree: ``--version``,
@@ -31,8 +32,9 @@ VERSION = "0.2.0"
 
 
 def _build_wheel(project: Path, out: Path) -> Path:
+    """sdist first, then the wheel from the sdist: a file the sdist lacks fails the wheel checks."""
     result = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(project)],
+        [sys.executable, "-m", "build", "--outdir", str(out), str(project)],
         capture_output=True,
         text=True,
         check=False,
