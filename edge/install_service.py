@@ -10,6 +10,7 @@ systemd is not told, only the commands to do so are printed.
 
 from __future__ import annotations
 
+import functools
 import grp
 import os
 import pwd
@@ -98,7 +99,7 @@ def install_service(plan: InstallPlan, say: Callable[[str], None]) -> list[str]:
         if path.is_dir():
             say(f"{path}: exists")
         else:
-            act(f"create {path} (mode {mode:o})", lambda p=path, m=mode: _make_dir(p, m, gid))
+            act(f"create {path} (mode {mode:o})", functools.partial(_make_dir, path, mode, gid))
 
     config = config_dir / "config.toml"
     if config.exists():
