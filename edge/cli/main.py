@@ -9,7 +9,6 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +16,7 @@ from lepton.edge import exitcodes
 from lepton.edge.cli import check_config, files, install_service, run, tail
 from lepton.edge.cli.common import EPILOG, global_flags
 from lepton.edge.errors import LeptonError
+from lepton.edge.log_setup import setup_logging, stderr_is_journal
 
 SUBCOMMANDS = (run, check_config, tail, install_service, files)
 """One module per subcommand, in the order ``--help`` lists them."""
@@ -42,16 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     needs: tuple[str, ...] = getattr(args, "needs", ())
     if needs and all(getattr(args, name) is None for name in needs):
         parser.error(f"{args.command} needs a config file")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args.verbose)
     try:
         code: int = args.func(args)
     except LeptonError as err:
+        prefix = "<3>" if stderr_is_journal() else ""  # one journal entry per problem, at err priority
         for line in str(err).splitlines():
-            print(f"lepton-edge: error: {line}", file=sys.stderr)
+            print(f"{prefix}lepton-edge: error: {line}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         return exitcodes.OK
