@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Final, Literal
@@ -257,10 +259,30 @@ def write_labels(bundle_dir: Path, labels: tuple[str, ...]) -> None:
     write_text_atomic(bundle_dir / LABELS_NAME, "".join(f"{label}\n" for label in labels))
 
 
+def unreadable_bundle(bundle_dir: Path, what: Path, err: OSError) -> BundleError:
+    """A bundle this user cannot read: a restart cannot fix that, so exit 65 with the fix.
+
+    The usual cause is a bundle written 0700 (or copied as root) and a daemon running as its
+    own user: systemd must not restart-loop on it (``RestartPreventExitStatus=``).
+    """
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = f"uid {os.geteuid()}"
+    return BundleError(
+        f"bundle {bundle_dir}: cannot read {what} as user {user} ({err.strerror}); make the bundle readable "
+        f"by the service user (chmod -R a+rX {bundle_dir}, or chown it to {user})"
+    )
+
+
 def read_manifest(bundle_dir: Path) -> Manifest:
     """Parse and validate ``manifest.json``; errors name the bundle and the fix."""
     path = bundle_dir / MANIFEST_NAME
-    if not bundle_dir.is_dir():
+    try:
+        is_dir = bundle_dir.is_dir()  # Python 3.11 raises here when a parent is not searchable
+    except PermissionError as err:
+        raise unreadable_bundle(bundle_dir, bundle_dir, err) from err
+    if not is_dir:
         raise BundleError(
             f"bundle {bundle_dir}: not a directory; point bundle.path at a directory written by lepton-export"
         )
@@ -271,6 +293,8 @@ def read_manifest(bundle_dir: Path) -> Manifest:
             f"bundle {bundle_dir}: {MANIFEST_NAME} is missing; copy the whole bundle "
             "directory again or re-run lepton-export"
         ) from None
+    except OSError as err:
+        raise unreadable_bundle(bundle_dir, path, err) from err
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as err:
@@ -299,12 +323,15 @@ def verify_bundle(bundle_dir: Path) -> Manifest:
     manifest = read_manifest(bundle_dir)
     for artifact in manifest.artifacts:
         path = bundle_dir / artifact.path
-        if not path.is_file():
-            raise BundleError(
-                f"bundle {bundle_dir}: {artifact.path} is missing (listed in {MANIFEST_NAME}); "
-                "copy the bundle again or re-run lepton-export"
-            )
-        got = sha256_file(path)
+        try:
+            if not path.is_file():
+                raise BundleError(
+                    f"bundle {bundle_dir}: {artifact.path} is missing (listed in {MANIFEST_NAME}); "
+                    "copy the bundle again or re-run lepton-export"
+                )
+            got = sha256_file(path)
+        except OSError as err:
+            raise unreadable_bundle(bundle_dir, path, err) from err
         if got != artifact.sha256:
             raise BundleError(
                 f"bundle {bundle_dir}: {artifact.path} has sha256 {got[:12]}…, manifest says "
@@ -332,6 +359,7 @@ __all__ = [
     "describe_artifact",
     "read_manifest",
     "sha256_file",
+    "unreadable_bundle",
     "verify_bundle",
     "write_labels",
     "write_manifest",
