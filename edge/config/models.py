@@ -77,7 +77,16 @@ class TlsConfig(StrictModel):
 class MqttConfig(StrictModel):
     host: str = Field(default="127.0.0.1", description="Broker host name or address.")
     port: int = Field(default=1883, ge=1, le=65535, description="Broker port (8883 is usual for TLS).")
-    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version.")
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description='MQTT protocol version. "3.1.1" needs accept_silent_acl_denials = true: a 3.1.1 broker '
+        "cannot refuse a publish, so an ACL denial looks like a delivery and the event is lost unseen.",
+    )
+    accept_silent_acl_denials: bool = Field(
+        default=False,
+        description='Required with protocol = "3.1.1": states that events the broker\'s ACL denies are '
+        "acknowledged anyway and deleted, with no alarm (MQTT 5 reports them: broker_refusing).",
+    )
     client_id: str | None = Field(default=None, description="Unique client id; default lepton-<device.id>.")
     topic_prefix: str | None = Field(default=None, description="Topic prefix; default lepton/<device.id>.")
     keepalive_s: int = Field(
@@ -105,6 +114,11 @@ class MqttConfig(StrictModel):
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
         if self.password_file is not None and self.password_credential is not None:
             raise ValueError("set mqtt.password_file or mqtt.password_credential, not both")
+        if self.protocol == "3.1.1" and not self.accept_silent_acl_denials:
+            raise ValueError(
+                'protocol = "3.1.1" cannot report a publish the broker denies (the event would be deleted '
+                'unseen); use protocol = "5", or add mqtt.accept_silent_acl_denials = true to accept that'
+            )
         return self
 
 

@@ -123,6 +123,12 @@ class MqttLink:
         self._will_topic = will_topic
         self._will_payload = will_payload
         self._v5 = config.protocol == "5"
+        if not self._v5:
+            log.warning(
+                "mqtt.protocol = 3.1.1 (accepted by mqtt.accept_silent_acl_denials): a broker cannot refuse "
+                "a 3.1.1 publish, so an event its ACL denies is acknowledged, deleted from the outbox and "
+                "never seen, with no alarm; use protocol 5 to see broker_refusing instead"
+            )
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,

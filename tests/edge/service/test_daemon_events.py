@@ -88,7 +88,11 @@ def test_event_identity_and_snapshots_on_the_wire(tmp_path: Path, broker: Broker
         tmp_path / "lepton.toml",
         daemon_config(
             bundle=MODELS / "color_bundle", video=video, port=broker.port, state_dir=tmp_path / "state"
-        ).replace("keepalive_s = 10", f'keepalive_s = 10\nprotocol = "{protocol}"'),
+        ).replace(
+            "keepalive_s = 10",
+            f'keepalive_s = 10\nprotocol = "{protocol}"'
+            + ("\naccept_silent_acl_denials = true" if protocol == "3.1.1" else ""),
+        ),
     )
     sub = Subscriber(broker.port, "lepton/box-1/#")
     try:
