@@ -123,13 +123,28 @@ class MqttConfig(StrictModel):
 
 
 class OutboxConfig(StrictModel):
-    """Bounds of the on-disk outbox of undelivered messages (WAL included)."""
+    """Bounds of the on-disk outbox of undelivered messages (its database pages in use; the WAL is a log
+    of the same pages, folded back at each checkpoint, not more messages)."""
 
     max_bytes: int = Field(
         default=256 * 1024 * 1024, ge=1024 * 1024, description="Size at which the outbox counts as full."
     )
     warn_fraction: float = Field(
         default=0.8, gt=0.0, lt=1.0, description="Fraction of max_bytes that raises the outbox_filling alarm."
+    )
+    clear_fraction: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Fraction of max_bytes below which outbox_filling clears; unset: warn_fraction - 0.1 "
+        "(0.7 by default). Below warn_fraction, so an outbox hovering at the mark does not toggle the alarm.",
+    )
+    reserve_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=0,
+        description="Disk space kept for the outbox alone (a file next to it): released when the disk under "
+        "service.state_dir fills, so events are still committed while snapshots are dropped; made again "
+        "once space returns. 0: no reserve.",
     )
     when_full: Literal["refuse", "drop-oldest"] = Field(
         default="refuse",
@@ -147,6 +162,19 @@ class OutboxConfig(StrictModel):
     ambiguous_attempts: int = Field(
         default=5, ge=1, description="Tries for an unspecified refusal (0x80/0x83) before dead-lettering."
     )
+
+    @model_validator(mode="after")
+    def _clear_below_warn(self) -> OutboxConfig:
+        if self.clear_fraction is not None and self.clear_fraction >= self.warn_fraction:
+            raise ValueError("clear_fraction must be below warn_fraction (the alarm's hysteresis)")
+        return self
+
+    @property
+    def clear_level(self) -> float:
+        """The fraction of max_bytes below which outbox_filling clears."""
+        if self.clear_fraction is not None:
+            return self.clear_fraction
+        return max(self.warn_fraction - 0.1, self.warn_fraction / 2)
 
 
 class SnapshotConfig(StrictModel):

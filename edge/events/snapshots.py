@@ -16,12 +16,18 @@ So a snapshot sits on the event's critical path as little as it can:
   defect and its alert (each one is about 1 ms here, tens of milliseconds on an SD card). A
   power cut before writeback can leave the newest pictures torn: ``read_snapshot`` tells, and
   the sender drops them as it drops evicted ones.
+
+A snapshot that cannot be written (a full disk, an I/O error) is dropped, counted and
+alarmed (``snapshots_dropped``): its event is committed without a picture. On a full disk
+pictures go first; the outbox keeps a reserve for the events themselves.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import os
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +38,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from lepton.edge.alarms import Alarms
 from lepton.edge.atomic_write import write_bytes_atomic
 from lepton.edge.config.models import SnapshotConfig
 from lepton.edge.events.schema import Finding
@@ -39,6 +46,8 @@ from lepton.edge.events.schema import Finding
 log = logging.getLogger(__name__)
 
 _RED = (0, 0, 255)
+
+ALARM_SNAPSHOTS_DROPPED = "snapshots_dropped"
 
 
 _JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
@@ -70,12 +79,21 @@ class RenderedSnapshot:
 
 
 class SnapshotStore:
-    def __init__(self, directory: Path, config: SnapshotConfig) -> None:
+    def __init__(
+        self, directory: Path, config: SnapshotConfig, alarms: Alarms | None = None, keep_free_bytes: int = 0
+    ) -> None:
         self.directory = directory
+        self._keep_free_bytes = keep_free_bytes
         self._config = config
+        self._alarms = alarms or Alarms()
         self._lock = threading.Lock()
         self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshots")
-        directory.mkdir(parents=True, exist_ok=True)
+        self.dropped = 0
+        """Snapshots that could not be written (disk full): their events went without one."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a full disk at start: snapshots are dropped until it has room
+            log.warning("snapshots %s: cannot create the directory (%s)", directory, err.strerror)
         for leftover in directory.glob(".*.part"):  # a write cut short by kill -9 or a power cut
             leftover.unlink(missing_ok=True)
         # (file name, bytes), oldest first: a name and an int per snapshot, since the index
@@ -89,19 +107,46 @@ class SnapshotStore:
         """Draw the finding on ``image`` (which it changes) and encode it, on this store's thread."""
         return self._renderer.submit(self._render, image, finding)
 
-    def save(self, event_id: str, image: npt.NDArray[np.uint8], finding: Finding) -> tuple[Path, str]:
+    def save(self, event_id: str, image: npt.NDArray[np.uint8], finding: Finding) -> tuple[Path, str] | None:
         """Draw the finding on ``image`` (which it changes), write the JPEG; its path and sha256."""
         return self.keep(event_id, self._render(image, finding))
 
-    def keep(self, event_id: str, rendered: RenderedSnapshot) -> tuple[Path, str]:
-        """Write a rendered snapshot as the event's, within the quota; its path and sha256."""
+    def keep(self, event_id: str, rendered: RenderedSnapshot) -> tuple[Path, str] | None:
+        """Write a rendered snapshot as the event's, within the quota; its path and sha256.
+
+        None when it cannot be written: the event goes without a picture rather than not at all.
+        """
         path = self.directory / f"{event_id}.jpg"
-        write_bytes_atomic(path, rendered.jpeg, durable=False)  # the event's commit is the fsync that matters
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)  # a start on a full disk could not make it
+            self._check_room(len(rendered.jpeg))
+            write_bytes_atomic(path, rendered.jpeg, durable=False)  # the event's commit is the real fsync
+        except OSError as err:
+            self.dropped += 1
+            self._alarms.raise_alarm(
+                ALARM_SNAPSHOTS_DROPPED,
+                f"snapshots {self.directory}: not written ({err.strerror}); {self.dropped} event(s) sent "
+                "without their snapshot so far; free space under service.state_dir",
+            )
+            return None
+        self._alarms.clear(ALARM_SNAPSHOTS_DROPPED)
         with self._lock:
             self._files.append((path.name, len(rendered.jpeg)))
             self._bytes += len(rendered.jpeg)
             self._evict()
         return path, rendered.sha256
+
+    def _check_room(self, size: int) -> None:
+        """Raise ENOSPC when writing would leave less free than the outbox's reserve."""
+        if self._keep_free_bytes <= 0:
+            return
+        stat = os.statvfs(self.directory)
+        free = stat.f_bavail * stat.f_frsize
+        if free < self._keep_free_bytes + size:
+            raise OSError(
+                errno.ENOSPC,
+                f"{free} bytes free, kept for events (outbox.reserve_bytes = {self._keep_free_bytes})",
+            )
 
     def close(self) -> None:
         """Stop the render thread; renders not started yet are dropped (their events are not committed)."""
@@ -132,4 +177,4 @@ def read_snapshot(path: Path) -> bytes | None:
     return data if data.startswith(_JPEG_START) and data.endswith(_JPEG_END) else None
 
 
-__all__ = ["RenderedSnapshot", "SnapshotStore", "read_snapshot", "render_snapshot"]
+__all__ = ["ALARM_SNAPSHOTS_DROPPED", "RenderedSnapshot", "SnapshotStore", "read_snapshot", "render_snapshot"]

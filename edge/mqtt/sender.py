@@ -5,6 +5,9 @@ It feeds paho only while connected and keeps at most ``window`` messages unackno
 ``MQTTMessageInfo`` (notes P4), and re-feeds a row stuck in flight while connected, since
 paho retries only on reconnect (notes P8). PUBACK reason codes decide a refused row's fate:
 retried with back-off, or moved to the dead-letter table with an alarm; never dropped.
+
+A full disk does not stop it: a delivered row that cannot be deleted yet (SQLite needs
+space even to delete) is kept in memory, not sent again, and deleted once there is room.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from lepton.edge.errors import LeptonError
 from lepton.edge.events.snapshots import read_snapshot
 from lepton.edge.mqtt.link import Ack, MqttLink
 from lepton.edge.outbox.delivery_clock import DeliveryClock
-from lepton.edge.outbox.store import Outbox, OutboxRow
+from lepton.edge.outbox.store import Outbox, OutboxFullError, OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class OutboxSender:
         self._alarms = alarms
         self._in_flight: dict[int, _InFlight] = {}  # mid -> row
         self._retry_at: dict[int, float] = {}  # row id -> monotonic time of the next try
+        self._delete_later: list[int] = []  # delivered, but the disk was too full to delete them
         self._stop = threading.Event()
         self._seen_connects = 0
         self._thread = threading.Thread(target=self._run, name="lepton-sender", daemon=True)
@@ -121,12 +125,27 @@ class OutboxSender:
                 self._forget_row(entry.row_id)
             elif not entry.superseded:
                 self._refused(entry.row_id, ack)
+        self._delete(delivered)  # also retries rows a full disk kept from being deleted
         if delivered:
-            # Acks that arrived together are forgotten in one transaction: one fsync, not one each.
-            self._outbox.delete(*delivered)
             self.delivered += len(delivered)
             if self._alarms.active().get(ALARM_REFUSING) and not self._retry_at:
                 self._alarms.clear(ALARM_REFUSING)
+
+    def _delete(self, delivered: list[int]) -> None:
+        """Acks that arrived together are forgotten in one transaction: one fsync, not one each."""
+        rows = self._delete_later + delivered
+        if not rows:
+            return
+        try:
+            self._outbox.delete(*rows)
+        except OutboxFullError as err:
+            if not self._delete_later:
+                log.warning("%s; %d delivered row(s) are deleted once there is room", err, len(rows))
+            self._delete_later = rows
+            return
+        if self._delete_later:
+            log.info("deleted %d delivered row(s) held back by the full disk", len(self._delete_later))
+        self._delete_later = []
 
     def _forget_row(self, row_id: int) -> None:
         """Drop every mid still tracked for a delivered row (the one re-sent and the original)."""
@@ -135,13 +154,16 @@ class OutboxSender:
 
     def _refused(self, row_id: int, ack: Ack) -> None:
         reason = f"0x{ack.reason_code:02X} {ack.reason}"
-        attempts = self._outbox.record_failure(row_id, reason)
-        if ack.reason_code in PERMANENT or (
-            ack.reason_code not in RETRYABLE and attempts >= self._config.ambiguous_attempts
-        ):
-            self._retry_at.pop(row_id, None)
-            self._outbox.dead_letter(row_id, reason)
-            return
+        try:
+            attempts = self._outbox.record_failure(row_id, reason)
+            if ack.reason_code in PERMANENT or (
+                ack.reason_code not in RETRYABLE and attempts >= self._config.ambiguous_attempts
+            ):
+                self._retry_at.pop(row_id, None)
+                self._outbox.dead_letter(row_id, reason)
+                return
+        except OutboxFullError:
+            attempts = 1  # not counted on a full disk: tried again after the first back-off
         delay = min(MAX_BACKOFF_S, self._config.retry_after_s * 2 ** (attempts - 1))
         self._retry_at[row_id] = time.monotonic() + delay
         self._alarms.raise_alarm(
@@ -175,7 +197,7 @@ class OutboxSender:
         free = self._window - self.in_flight
         if free <= 0:
             return
-        busy = {e.row_id for e in self._in_flight.values() if not e.superseded}
+        busy = {e.row_id for e in self._in_flight.values() if not e.superseded} | set(self._delete_later)
         now = time.monotonic()
         waiting = {row_id for row_id, at in self._retry_at.items() if at > now}
         for row in self._outbox.pending(limit=free, exclude=busy | waiting):
@@ -185,7 +207,7 @@ class OutboxSender:
                     "snapshot %s was evicted, or torn by a power cut, before delivery; dropping its message",
                     row.payload_file,
                 )
-                self._outbox.delete(row.row_id)
+                self._delete([row.row_id])
                 continue
             event_id = row.message_key.split("/", 1)[0]
             handed, mid = self._link.publish_event(row.topic, payload, event_id)

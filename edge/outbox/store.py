@@ -6,10 +6,20 @@ The sender deletes a row only after the broker acknowledged it, so a broker outa
 network cut or a crash delays delivery but never loses an event. This is the boundary
 where ``sqlite3`` errors become ``DeliveryError``.
 
-Bounds: the store is capped at ``max_bytes`` (WAL included). When full, new events are
-refused with a loud alarm (default) or, as an explicit policy, the oldest undelivered rows
-are dropped and counted; never a silent loss. A store that fails its integrity check at
-start is renamed aside for salvage and a new one started, with an alarm.
+Bounds: the store is capped at ``max_bytes`` of database pages in use. The WAL is not
+counted: it logs the same pages until a checkpoint folds them back, and counting it made the
+level swing with every checkpoint (an alarm raised and cleared 39 times in 3 minutes, an
+event refused while the backlog drained). ``outbox_filling`` is raised at ``warn_fraction``
+and cleared below ``clear_fraction``. When full, new events are refused with a loud alarm
+(default) or, as an explicit policy, the oldest undelivered rows are dropped and counted;
+never a silent loss. A store that fails its integrity check at start is renamed aside for
+salvage and a new one started, with an alarm.
+
+A full disk is not a crash: a reserve file (``reserve.py``) is released so that events are
+still committed and delivered rows deleted (``disk_full`` alarm); beyond it new events are
+refused (``outbox_full``) while the line keeps being watched, and everything resumes by
+itself once space returns. A start on a full disk that cannot even create the database
+comes up without one, says so (``outbox_full``), and creates it when it can.
 """
 
 from __future__ import annotations
@@ -20,13 +30,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from lepton.edge.alarms import Alarms
 from lepton.edge.config.models import OutboxConfig
-from lepton.edge.errors import DeliveryError
+from lepton.edge.errors import ConfigError, DeliveryError
+from lepton.edge.outbox.reserve import DiskReserve
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +46,15 @@ ALARM_CORRUPT = "outbox_corrupt"
 ALARM_FILLING = "outbox_filling"
 ALARM_FULL = "outbox_full"
 ALARM_DEAD_LETTER = "dead_letter"
+ALARM_DISK_FULL = "disk_full"
+
+RESERVE_SUFFIX = ".reserve"
+REOPEN_EVERY_S = 1.0
+"""How often a store that could not be created on a full disk tries again."""
+RESERVE_RETRY_S = 5.0
+"""How often a released reserve is made again once the disk has room (one statvfs)."""
+
+_T = TypeVar("_T")
 
 SLOW_TRANSACTION_S = 0.25
 """A transaction slower than this is logged: on a line box it is a disk stall, and every event waits on it."""
@@ -63,8 +84,20 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 
 
+class _DiskFullAtOpenError(Exception):
+    """The database could not be opened or created for lack of space (never corruption)."""
+
+
 class OutboxFullError(DeliveryError):
     """The outbox is at its byte budget (or the disk is full) and the policy is to refuse."""
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+def _is_disk_full(err: sqlite3.Error) -> bool:
+    return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(err)
 
 
 @dataclass(frozen=True)
@@ -104,16 +137,46 @@ class Outbox:
         self.dropped_oldest = 0
         self.dead_lettered = 0
         self._lock = threading.Lock()
+        self._reserve = DiskReserve(path.with_name(path.name + RESERVE_SUFFIX), self.config.reserve_bytes)
+        self._next_reserve_try = 0.0
+        self._next_open_try = 0.0
+        self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = self._open_checked()
+            self._db = self._open_on_disk()
+        except PermissionError as err:
+            raise ConfigError(
+                f"outbox {path}: cannot open ({err.strerror}); service.state_dir must be writable by the "
+                "service user (systemd: StateDirectory=lepton)"
+            ) from err
         except (sqlite3.Error, OSError) as err:
             raise DeliveryError(
                 f"outbox {path}: cannot open ({err}); check that service.state_dir is writable"
             ) from err
-        self._update_level()
+        if self._db is not None:
+            self._make_reserve()
+            self._update_level()
 
     # --- opening -----------------------------------------------------------------------
+    def _open_on_disk(self) -> sqlite3.Connection | None:
+        """The database; None when the disk is too full to create it (the service still comes up)."""
+        try:
+            return self._open_checked()
+        except _DiskFullAtOpenError:
+            pass
+        if self._release_reserve():
+            try:
+                return self._open_checked()
+            except _DiskFullAtOpenError:
+                pass
+        self._next_open_try = time.monotonic() + REOPEN_EVERY_S
+        self.alarms.raise_alarm(
+            ALARM_FULL,
+            f"outbox {self.path}: cannot be opened: the disk under service.state_dir is full; new events are "
+            "refused until space is freed there (the outbox is created by itself then)",
+        )
+        return None
+
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA busy_timeout=5000")
@@ -124,21 +187,84 @@ class Outbox:
         return db
 
     def _open_checked(self) -> sqlite3.Connection:
-        if self.path.exists():
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        if existed:
+            db = None
             try:
                 db = self._connect()
                 verdict = db.execute("PRAGMA quick_check").fetchone()[0]
-            except sqlite3.DatabaseError as err:
-                verdict = str(err)
-            else:
                 if verdict == "ok":
                     db.executescript(_SCHEMA)
                     return db
+            except sqlite3.OperationalError as err:
+                if _is_disk_full(err):  # not corruption: a full disk (the old code set the store aside)
+                    if db is not None:
+                        db.close()
+                    raise _DiskFullAtOpenError() from err
+                verdict = str(err)
+            except sqlite3.DatabaseError as err:
+                verdict = str(err)
+            if db is not None:
                 db.close()
             self._set_aside(verdict)
-        db = self._connect()
-        db.executescript(_SCHEMA)
+        try:
+            db = self._connect()
+            db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as err:
+            if not _is_disk_full(err):
+                raise
+            # A start on a full disk: leave no 0-byte outbox.db that a later start could mistake for
+            # a damaged one; the store is created once there is room.
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            raise _DiskFullAtOpenError() from err
         return db
+
+    def _reopen_if_closed(self) -> sqlite3.Connection:
+        """The connection; on a store that could not be created, one more try (at most every second)."""
+        if self._db is not None:
+            return self._db
+        if time.monotonic() >= self._next_open_try:
+            try:
+                self._db = self._open_on_disk()
+            except (sqlite3.Error, OSError) as err:
+                log.warning("outbox %s: still cannot open: %s", self.path, err)
+                self._next_open_try = time.monotonic() + REOPEN_EVERY_S
+        if self._db is None:
+            raise OutboxFullError(
+                f"outbox {self.path}: not open: the disk under service.state_dir is full; free space there",
+                disk_full=True,
+            )
+        log.info("outbox %s: created now that the disk has room", self.path)
+        return self._db
+
+    # --- the reserve -------------------------------------------------------------------
+    def _release_reserve(self) -> bool:
+        if not self._reserve.release():
+            return False
+        self._next_reserve_try = time.monotonic() + RESERVE_RETRY_S
+        self.alarms.raise_alarm(
+            ALARM_DISK_FULL,
+            f"the disk under service.state_dir ({self.path.parent}) is full: released the outbox's "
+            f"{self.config.reserve_bytes} byte reserve (outbox.reserve_bytes); events are committed into it "
+            "while snapshots are dropped; free space there",
+        )
+        return True
+
+    def _make_reserve(self) -> None:
+        if self._reserve.make():
+            self.alarms.clear(ALARM_DISK_FULL)
+        else:
+            self._next_reserve_try = time.monotonic() + RESERVE_RETRY_S
+
+    def _retrying_on_disk_full(self, attempt: Callable[[], _T]) -> _T:
+        """Run a write; on a full disk, release the reserve and run it once more."""
+        try:
+            return attempt()
+        except OutboxFullError as err:
+            if err.disk_full and self._release_reserve():
+                return attempt()
+            raise
 
     def _set_aside(self, verdict: str) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -161,15 +287,16 @@ class Outbox:
         asked = time.monotonic()
         with self._lock:
             started = time.monotonic()
+            db = self._reopen_if_closed()
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                db.execute("BEGIN IMMEDIATE")
                 try:
-                    yield self._db
+                    yield db
                 except BaseException:
-                    if self._db.in_transaction:  # SQLITE_FULL has already rolled it back
-                        self._db.execute("ROLLBACK")
+                    if db.in_transaction:  # SQLITE_FULL has already rolled it back
+                        db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
+                db.execute("COMMIT")
                 if on_committed is not None:
                     on_committed()  # still under the lock: before the sender can read the rows
                 done = time.monotonic()
@@ -180,9 +307,10 @@ class Outbox:
                         self.path, what, (done - asked) * 1000.0, (started - asked) * 1000.0,
                     )  # fmt: skip
             except sqlite3.OperationalError as err:
-                if "full" in str(err):
+                if _is_disk_full(err):
                     raise OutboxFullError(
-                        f"outbox {self.path}: {what} failed: disk full; free space under service.state_dir"
+                        f"outbox {self.path}: {what} failed: disk full; free space under service.state_dir",
+                        disk_full=True,
                     ) from err
                 raise DeliveryError(f"outbox {self.path}: {what} failed: {err}") from err
             except sqlite3.Error as err:
@@ -198,10 +326,12 @@ class Outbox:
         """
         try:
             try:
-                seq = self._commit_once(messages, apply_policy=False, on_committed=on_committed)
-            except OutboxFullError:
-                # The WAL may hold much of the budget: fold it in first, then apply the policy.
-                self._checkpoint()
+                seq = self._retrying_on_disk_full(
+                    lambda: self._commit_once(messages, apply_policy=False, on_committed=on_committed)
+                )
+            except OutboxFullError as err:
+                if err.disk_full or self.config.when_full == "refuse":
+                    raise
                 seq = self._commit_once(messages, apply_policy=True, on_committed=on_committed)
         except OutboxFullError as err:
             self.refused += len(messages)
@@ -212,6 +342,8 @@ class Outbox:
 
     def _checkpoint(self) -> None:
         with self._lock:
+            if self._db is None:
+                return
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as err:
@@ -241,13 +373,11 @@ class Outbox:
         return seq
 
     def _used_bytes(self, db: sqlite3.Connection) -> int:
+        """Database pages in use as this connection sees them (WAL frames included, the WAL file not)."""
         pages = (
             db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
         )
-        size = int(pages) * int(db.execute("PRAGMA page_size").fetchone()[0])
-        with suppress(FileNotFoundError):
-            size += os.stat(f"{self.path}-wal").st_size
-        return size
+        return int(pages) * int(db.execute("PRAGMA page_size").fetchone()[0])
 
     def _make_room(self, db: sqlite3.Connection, needed: int, apply_policy: bool) -> None:
         limit = self.config.max_bytes
@@ -272,6 +402,8 @@ class Outbox:
 
     def _update_level(self) -> None:
         with self._lock:
+            if self._db is None:
+                return
             try:
                 used = self._used_bytes(self._db)
             except sqlite3.Error:
@@ -281,15 +413,20 @@ class Outbox:
             self.alarms.raise_alarm(
                 ALARM_FILLING, f"outbox {self.path} holds {used} of {limit} bytes (outbox.max_bytes)"
             )
-        else:  # room again: new events are accepted
+        elif used < self.config.clear_level * limit:  # hysteresis: between the two marks nothing changes
             self.alarms.clear(ALARM_FILLING)
+        if used < self.config.warn_fraction * limit:  # room again: new events are accepted
             self.alarms.clear(ALARM_FULL)
+        if not self._reserve.held and time.monotonic() >= self._next_reserve_try:
+            self._make_reserve()
 
     # --- the sender's side -------------------------------------------------------------
     def pending(self, limit: int, exclude: set[int] | None = None) -> list[OutboxRow]:
         """Undelivered rows, oldest first, skipping ``exclude`` (already in flight)."""
         exclude = exclude or set()
         with self._lock:
+            if self._db is None:
+                return []
             try:
                 rows = self._db.execute(
                     "SELECT id, message_key, topic, payload, payload_file, created_at_ms, attempts "
@@ -306,12 +443,15 @@ class Outbox:
         """Forget rows: only after a successful PUBACK for each. One transaction (one fsync) for all."""
         if not row_ids:
             return
-        with self._transaction("delete") as db:
-            db.executemany("DELETE FROM outbox WHERE id = ?", [(r,) for r in row_ids])
-            drained = db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None
+        drained = self._retrying_on_disk_full(lambda: self._delete_once(row_ids))
         if drained:
             self._checkpoint()  # keep the WAL small once the backlog is gone (notes §2)
         self._update_level()
+
+    def _delete_once(self, row_ids: Sequence[int]) -> bool:
+        with self._transaction("delete") as db:
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(r,) for r in row_ids])
+            return db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None
 
     def record_failure(self, row_id: int, error: str) -> int:
         """Count a refused delivery; returns the attempts so far."""
@@ -342,6 +482,8 @@ class Outbox:
     def depth(self) -> tuple[int, int | None]:
         """(rows waiting, creation time of the oldest in Unix ms)."""
         with self._lock:
+            if self._db is None:
+                return 0, None
             try:
                 count, oldest = self._db.execute("SELECT COUNT(*), MIN(created_at_ms) FROM outbox").fetchone()
             except sqlite3.Error as err:
@@ -350,6 +492,8 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock:
+            if self._db is None:
+                return
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as err:
@@ -360,8 +504,10 @@ class Outbox:
 __all__ = [
     "ALARM_CORRUPT",
     "ALARM_DEAD_LETTER",
+    "ALARM_DISK_FULL",
     "ALARM_FILLING",
     "ALARM_FULL",
+    "RESERVE_SUFFIX",
     "NewMessage",
     "Outbox",
     "OutboxFullError",

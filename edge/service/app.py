@@ -192,7 +192,9 @@ def run_daemon(config: LeptonConfig) -> int:
         create_decoder(served.manifest),
         EventBuilder(config.device, served.model, read_boot_id(), topics),
         outbox,
-        SnapshotStore(state_dir / SNAPSHOT_DIR, config.snapshots) if config.snapshots.enabled else None,
+        SnapshotStore(state_dir / SNAPSHOT_DIR, config.snapshots, alarms, config.outbox.reserve_bytes)
+        if config.snapshots.enabled
+        else None,
         prepare,
         served.batch_max,
         clock,

@@ -204,3 +204,48 @@ def test_a_commit_held_up_by_the_disk_is_logged_with_its_duration(
     took_ms = float(warning.getMessage().split(" took ")[1].split(" ms")[0])
     assert 450 <= took_ms < 5000
     box.close()
+
+
+def test_filling_alarm_has_hysteresis_and_a_draining_backlog_is_never_refused(tmp_path: Path) -> None:
+    """Issue 14 item 9: with the WAL counted, a 1 MiB outbox toggled outbox_filling 39 times in
+    3 minutes and refused an event while its backlog drained. The budget is the database's pages."""
+    alarms = Alarms()
+    transitions: list[bool] = []
+    alarms.subscribe(lambda active: transitions.append(ALARM_FILLING in active))
+    box = Outbox(tmp_path / "outbox.db", OutboxConfig(max_bytes=MiB), alarms)
+    size = 17 * 1024
+    i = 0
+    while ALARM_FILLING not in alarms.active():  # the broker is away: a backlog builds up to the mark
+        box.commit([message(f"e{i}/new", size=size)])
+        i += 1
+        assert i < 100, "1 MiB holds fewer than 100 messages of 17 KiB"
+    for _ in range(5):  # and a little past it
+        box.commit([message(f"e{i}/new", size=size)])
+        i += 1
+    # The broker is back: the sender deletes two rows for each new event, until it is all delivered.
+    while box.depth()[0]:
+        box.commit([message(f"e{i}/new", size=size)])
+        i += 1
+        box.delete(*[row.row_id for row in box.pending(limit=2)])
+    for j in range(50):  # the line goes on with an empty outbox: one in, one out
+        box.commit([message(f"after{j}/new", size=size)])
+        box.delete(*[row.row_id for row in box.pending(limit=1)])
+    filling_changes = [t for prev, t in zip([False, *transitions], transitions, strict=False) if prev != t]
+    assert filling_changes == [True, False], f"outbox_filling raised/cleared: {filling_changes}"
+    assert box.refused == 0 and ALARM_FULL not in alarms.active()
+    box.close()
+
+
+def test_filling_clears_below_the_clear_mark_not_at_the_warn_mark(tmp_path: Path) -> None:
+    alarms = Alarms()
+    box = Outbox(tmp_path / "outbox.db", OutboxConfig(max_bytes=MiB), alarms)
+    i = 0
+    while ALARM_FILLING not in alarms.active():
+        box.commit([message(f"e{i}/new", size=17 * 1024)])
+        i += 1
+    rows = box.pending(limit=1000)
+    box.delete(rows[0].row_id, rows[1].row_id)  # just under 80 %: above 70 %, still filling
+    assert ALARM_FILLING in alarms.active()
+    box.delete(*[r.row_id for r in rows[2 : len(rows) // 2]])
+    assert ALARM_FILLING not in alarms.active()
+    box.close()
