@@ -48,6 +48,14 @@ class ConfigProblemsError(ConfigError):
         super().__init__("\n".join(p.render(source) for p in problems))
 
 
+_SECRET_NAME = re.compile(r"pass|secret|token|credential|private|api_?key|^key$", re.IGNORECASE)
+"""A key named like a secret: its value is never shown in an error (errors go to the journal)."""
+
+
+def names_a_secret(loc: tuple[Any, ...]) -> bool:
+    return any(isinstance(part, str) and _SECRET_NAME.search(part) for part in loc)
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -126,6 +134,11 @@ def _fix_for(error: Any, loc: tuple[Any, ...]) -> str:
         model = _model_at(loc)
         valid = sorted(model.model_fields) if model else []
         hint = f"valid keys here: {', '.join(valid)}" if valid else "check the spelling"
+        if names_a_secret(loc[-1:]):
+            return (
+                f"remove it: a secret never goes in the config text; put it in a file named by a *_file key "
+                f"or a systemd credential ({hint})"
+            )
         return f"remove it or fix the spelling ({hint})"
     if kind == "missing":
         return f"add this key ({config_example_hint()})"
@@ -157,8 +170,8 @@ def _to_problems(err: ValidationError, lines: dict[str, int]) -> list[ConfigProb
             if line:
                 break
         value = None if error["type"] == "missing" else error.get("input")
-        if isinstance(value, dict):
-            value = None
+        if isinstance(value, (dict, list)) or names_a_secret(loc):
+            value = None  # a table shows nothing useful; a secret is never echoed
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"

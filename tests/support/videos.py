@@ -21,13 +21,15 @@ def write_color_video(
     fps: float = 25.0,
     size: tuple[int, int] = (64, 48),
     stamp: bool = False,
+    fourcc: str = "mp4v",
 ) -> int:
-    """Write solid-colour segments ``(bgr, frame_count)`` as an mp4; returns the frame count.
+    """Write solid-colour segments ``(bgr, frame_count)`` as an mp4 (``fourcc="MJPG"``: an avi whose
+    frames stand alone, so a copy cut short still plays its first half); returns the frame count.
 
     ``stamp``: each frame's 8x8 bottom-right block is grey ``STAMP_STEP * frame number``
     (frames 0-31), so a picture made from a frame tells which one (``stamped_frame``).
     """
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
     assert writer.isOpened(), f"OpenCV cannot write {path}"
     total = 0
     rng = np.random.default_rng(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -134,3 +135,63 @@ def test_good_config_checks_ok(tmp_path: Path, video: Path) -> None:
     result = lepton_edge("check-config", str(config))
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout and "color-classifier:1" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "check-config"])
+def test_an_inline_password_is_never_echoed(tmp_path: Path, video: Path, command: str) -> None:
+    secret = "hunter2-do-not-print"
+    text = _config(tmp_path, video).replace("keepalive_s = 10", f'keepalive_s = 10\npassword = "{secret}"')
+    config = write_config(tmp_path / "lepton.toml", text)
+    args = ["run", "--config", str(config)] if command == "run" else ["check-config", str(config)]
+    result = lepton_edge(*args)
+    assert result.returncode == exitcodes.CONFIG
+    assert secret not in result.stderr + result.stdout
+    (error,) = _errors(result.stderr)
+    assert "mqtt.password: unknown key" in error and "password_file" in error and "secret" in error
+
+
+def test_check_config_refuses_a_video_that_does_not_decode(tmp_path: Path) -> None:
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
+    result = lepton_edge(
+        "check-config", str(write_config(tmp_path / "lepton.toml", _config(tmp_path, video)))
+    )
+    assert result.returncode == exitcodes.CONFIG, result.stdout
+    (error,) = _errors(result.stderr)
+    assert "sources.0.path" in error and "cannot be decoded" in error and str(video) in error
+
+
+def test_check_config_counts_frames_and_warns_on_a_truncated_video(tmp_path: Path) -> None:
+    video = tmp_path / "line.avi"
+    write_color_video(video, [(GRAY, 40)], fourcc="MJPG")
+    whole = lepton_edge("check-config", str(write_config(tmp_path / "lepton.toml", _config(tmp_path, video))))
+    assert whole.returncode == 0, whole.stderr
+    assert "cam1: line.avi, 40 frames" in whole.stdout and "warning" not in whole.stderr
+
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])  # a copy cut short: the header still announces 40
+    cut = lepton_edge("check-config", str(tmp_path / "lepton.toml"))
+    assert cut.returncode == 0, cut.stderr
+    warning = next(line for line in cut.stderr.splitlines() if "warning" in line)
+    assert re.search(r"sources\.0\.path: video file .*line\.avi stops at frame \d+ of the 40", warning), (
+        warning
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "numbered"), [("/dev/v4l/by-id/usb-Acme_Cam_0001-video-index0", False), ("/dev/video7", True)]
+)
+def test_check_config_reports_a_missing_camera_device(
+    tmp_path: Path, video: Path, uri: str, numbered: bool
+) -> None:
+    text = _config(tmp_path, video).replace(
+        f'kind = "file"\ncamera = "cam1"\npath = "{video}"',
+        f'kind = "camera"\ncamera = "cam1"\nuri = "{uri}"',
+    )
+    assert uri in text
+    result = lepton_edge("check-config", str(write_config(tmp_path / "lepton.toml", text)))
+    assert result.returncode == exitcodes.CONFIG
+    (error,) = _errors(result.stderr)
+    assert f"sources.0.uri: camera device {uri} does not exist" in error and "/dev/v4l/by-id/" in error
+    warned = any("warning" in line and "/dev/v4l/by-id/" in line for line in result.stderr.splitlines())
+    assert warned == numbered, result.stderr
