@@ -12,6 +12,17 @@ It never falls back to plain TCP. Only a connection that held for a keep-alive p
 resets the back-off: a broker that drops the client right after CONNACK (Mosquitto 2.0
 after a refused publish, a duplicate client id) is retried ever more slowly, not hammered.
 
+Every socket write happens on our network thread, the one that owns the socket. paho's
+``publish()`` from another thread writes to the socket itself unless the client runs
+under ``loop_start()`` or has an ``on_socket_register_write`` callback (``client.py
+_packet_queue``); we run our own loop, so it wrote from the sender thread while ours read,
+and two threads in one TLS connection corrupted it ("bad record mac", a reconnect) under
+bursts. Registering the callback makes ``publish()`` only queue the packet and wake our
+``loop()`` through paho's socket pair, exactly what ``loop_start`` does; our loop calls
+``loop()`` (not ``loop_forever``, which never makes that pair, so a publish would wait
+for the next select timeout) and stops once the socket is closed, instead of letting paho
+log "Client is not connected" at every clean stop.
+
 Retained status messages are remembered and re-published on every (re)connect, so a
 broker that lost its store still shows the truth. The last will is rebuilt before every
 connection attempt, so it carries the alarms of the moment: Mosquitto 2.0 drops a client
@@ -149,6 +160,7 @@ class MqttLink:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_socket_open = self._on_socket_open
+        self._client.on_socket_register_write = self._on_socket_register_write
         self._thread = threading.Thread(target=self._run, name="lepton-mqtt", daemon=True)
 
     @property
@@ -183,6 +195,10 @@ class MqttLink:
         with contextlib.suppress(OSError, AttributeError):  # not a TCP socket (a unix socket, a proxy)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        """Nothing to do: its presence alone keeps ``publish()`` off the socket (see the module doc).
+        The packet is queued and paho's socket pair wakes our loop, which writes it."""
+
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self.acks.put(Ack(mid, int(reason.value), str(reason)))
         self.wake.set()
@@ -203,12 +219,19 @@ class MqttLink:
                 self._alarms.raise_alarm(ALARM_BROKER, f"{self.where}: cannot connect ({err})")
             else:
                 self._connected_mono = None
-                self._client.loop_forever()  # returns when the connection ends
+                self._serve_connection()
                 self.connected.clear()
                 since = self._connected_mono
                 if since is not None and time.monotonic() - since >= self.config.keepalive_s:
                     self._backoff.reset()  # it held: the next outage starts from reconnect_min_s
             if self._stopping.wait(self._backoff.next_delay_s()):
+                break
+
+    def _serve_connection(self) -> None:
+        """paho's loop on this thread, the only one that reads or writes the socket, until it closes."""
+        while self._client.socket() is not None:
+            rc = self._client.loop(timeout=1.0)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
 
     def start(self) -> None:

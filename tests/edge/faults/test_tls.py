@@ -131,3 +131,44 @@ def test_mutual_tls_with_the_right_ca_delivers_every_event(
     broker_log = broker.log_path.read_text()
     assert f"on port {tls_port}" in broker_log and "as lepton-box-1" in broker_log
     report("tls_ok_duplicates", sub.duplicates())
+
+
+def test_a_burst_of_2000_events_over_mutual_tls_keeps_the_tls_stream_intact(
+    tmp_path: Path, pki: Pki, running: Running, report: Report
+) -> None:
+    """Issue 14 item 8: paho's publish() from the sender thread wrote to the TLS socket while
+    the network thread read from it: "bad record mac" on both sides and a reconnect (1 of 3 runs).
+    Every socket write now happens on the thread that owns the socket."""
+    broker, tls_port = _tls_broker(tmp_path, pki)
+    running.append(broker)
+    sub = PersistentSubscriber(broker.port, DEVICE_TOPICS, "operator-tls-burst")
+    running.append(sub)
+
+    expected = red_gray_video(tmp_path / "line.mp4", repetitions=1000)  # 2,000 events, as fast as decoded
+    state = tmp_path / "state"
+    config = fault_config(
+        tmp_path / "lepton.toml",
+        bundle=BUNDLE,
+        video=tmp_path / "line.mp4",
+        state_dir=state,
+        port=tls_port,
+        mqtt={"host": "localhost"},
+        tls={"ca_file": pki.ca_cert, "cert_file": pki.client_cert, "key_file": pki.client_key},
+        service={"drain_timeout_s": 120.0},
+    )
+    daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
+    running.append(daemon)
+    assert daemon.wait(300) == 0, daemon.tail()
+
+    committed = daemon.committed()
+    assert len(committed) == expected == 2000
+    missing = sub.wait_for_keys(committed, 60)
+    assert not missing, f"{len(missing)} of {expected} committed message(s) never arrived"
+    assert outbox_keys(state / "outbox.db") == set()
+    broker_log = broker.log_path.read_text()
+    tls_errors = [line for line in broker_log.splitlines() if "OpenSSL" in line or "record mac" in line]
+    assert tls_errors == [], tls_errors[:5]
+    log = daemon.log()
+    assert "mqtt lost" not in log and "SSL" not in log, daemon.tail()
+    assert log.count("mqtt connected to") == 1, "one connection for the whole burst"
+    report("tls_burst_duplicates", sub.duplicates())
