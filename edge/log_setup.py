@@ -8,7 +8,7 @@ level name.
 
 OpenCV and FFmpeg write to stderr from C, outside Python logging: a refused connection
 gave several lines of backend chatter ("backend is generally available but can't be used
-to capture by name"). They are set to errors only, before ``cv2`` is imported; our
+to capture by name"). They are quieted before ``cv2`` is imported (``QUIET_NATIVE``); our
 sources report each failure in one line of their own.
 """
 
@@ -22,9 +22,11 @@ from typing import TextIO
 _PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
 """syslog priorities (sd-daemon(3)): crit, err, warning, info, debug."""
 
-QUIET_NATIVE = {"OPENCV_LOG_LEVEL": "ERROR", "OPENCV_FFMPEG_LOGLEVEL": "16"}
-"""OpenCV's own log, and FFmpeg's av_log as OpenCV sets it (16 = AV_LOG_ERROR). An operator's
-own setting in the environment wins."""
+QUIET_NATIVE = {"OPENCV_LOG_LEVEL": "ERROR", "OPENCV_FFMPEG_LOGLEVEL": "8"}
+"""OpenCV's own log to errors, FFmpeg's av_log (as OpenCV sets it) to fatal only (8 =
+AV_LOG_FATAL): at its error level FFmpeg still prints each refused connection and every
+damaged macroblock of an RTSP stream, which our sources report in one line each. An
+operator's own setting in the environment wins (``OPENCV_FFMPEG_LOGLEVEL=24`` to see them)."""
 
 
 def syslog_priority(levelno: int) -> int:
