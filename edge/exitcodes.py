@@ -13,12 +13,13 @@ FAULT = 1
 """A fault worth a restart (engine, broker link, outbox, a bug)."""
 
 BUNDLE = 65
-"""EX_DATAERR: a bundle file is missing or differs from its manifest sha256, or the manifest is invalid."""
+"""EX_DATAERR: a bundle file is missing, differs from its manifest sha256 or cannot be read by the
+service user, or the manifest is invalid."""
 
 SOURCE = 66
 """EX_NOINPUT: a file source exists but cannot be decoded."""
 
 CONFIG = 78
-"""EX_CONFIG: the config file is missing, unparsable or invalid."""
+"""EX_CONFIG: the config file is missing, unparsable or invalid, or the state dir is not writable."""
 
 __all__ = ["BUNDLE", "CONFIG", "FAULT", "OK", "SOURCE"]
