@@ -129,3 +129,35 @@ def test_a_snapshot_torn_by_a_power_cut_is_dropped_and_its_event_still_delivered
     assert topics == ["t/cam/events/cut-short", "t/cam/events/e0", "t/cam/events/empty", "t/cam/snapshots/e0"]
     assert [m.payload for m in received if m.topic.endswith("snapshots/e0")] == [jpeg]
     outbox.close()
+
+
+def test_a_full_disk_does_not_stop_the_sender_and_delivered_rows_are_not_sent_twice(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """SQLite needs space even to delete a row: the sender keeps what it cannot delete yet
+    (the old one died on the error, and the daemon with it), and deletes it once there is room."""
+    from tests.support.polling import wait_until
+    from tests.support.small_disk import fill_disk, small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk", size_mib=4) as disk:
+        outbox, link, sender, _alarms = _parts(disk, broker.port, OutboxConfig(reserve_bytes=0))
+        _commit(outbox, 200)
+        filler = disk / "filler"
+        fill_disk(filler)
+        sub = Subscriber(broker.port, "t/cam/events")
+        link.start()
+        sender.start()
+        try:
+            wait_until(lambda: len(sub.on_topic("/events")) >= 200, 30, "all 200 delivered")
+            wait_until(lambda: sender._delete_later, 10, "delivered rows the disk kept from being deleted")
+            assert sender.alive and outbox.depth()[0] > 0
+            filler.unlink()
+            wait_until(lambda: outbox.depth()[0] == 0, 30, "the delivered rows deleted once there is room")
+            assert sender.alive
+        finally:
+            sender.stop()
+            link.stop("t/status", b"stopped")
+            sub.close()
+        payloads = [m.payload for m in sub.on_topic("/events")]
+        assert sorted(payloads) == sorted(str(i).encode() for i in range(200)), "each row exactly once"
+        outbox.close()

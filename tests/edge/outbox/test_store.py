@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from lepton.edge.errors import DeliveryError
 from lepton.edge.outbox.store import (
     ALARM_CORRUPT,
     ALARM_DEAD_LETTER,
+    ALARM_DISK_FULL,
     ALARM_FILLING,
     ALARM_FULL,
+    RESERVE_SUFFIX,
     NewMessage,
     Outbox,
     OutboxFullError,
@@ -249,3 +252,63 @@ def test_filling_clears_below_the_clear_mark_not_at_the_warn_mark(tmp_path: Path
     box.delete(*[r.row_id for r in rows[2 : len(rows) // 2]])
     assert ALARM_FILLING not in alarms.active()
     box.close()
+
+
+def test_full_disk_uses_the_reserve_then_refuses_then_resumes(tmp_path: Path) -> None:
+    """On a real tmpfs: the reserve keeps commits and deletes going, then refusal, then recovery."""
+    from tests.support.polling import wait_until
+    from tests.support.small_disk import fill_disk, small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk", size_mib=8) as disk:
+        alarms = Alarms()
+        box = Outbox(disk / "outbox.db", OutboxConfig(max_bytes=64 * MiB, reserve_bytes=MiB), alarms)
+        assert (disk / f"outbox.db{RESERVE_SUFFIX}").stat().st_size == MiB
+        box.commit([message("before/new", size=8000)])
+        filler = disk / "filler"
+        fill_disk(filler)
+        committed = 0
+        with pytest.raises(OutboxFullError) as refused:
+            for i in range(1000):
+                box.commit([message(f"e{i}/new", size=8000)])
+                committed += 1
+        assert refused.value.disk_full
+        assert committed > 20, "the 1 MiB reserve holds events once the disk is full"
+        assert {ALARM_DISK_FULL, ALARM_FULL} <= set(alarms.active())
+        assert box.refused == 1 and box.depth()[0] == committed + 1  # nothing lost, nothing half-written
+        assert box._db is not None and box._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+        filler.unlink()
+        box.commit([message("after/new", size=8000)])  # space is back: accepted at once
+        assert ALARM_FULL not in alarms.active()
+        box.delete(*[row.row_id for row in box.pending(limit=1000)])
+        keys = iter(range(10_000))
+
+        def reserve_back() -> bool:  # each commit looks again, at most every few seconds
+            box.commit([message(f"k{next(keys)}/new")])
+            return ALARM_DISK_FULL not in alarms.active()
+
+        wait_until(reserve_back, 30, "the reserve made again", interval_s=0.5)
+        assert (disk / f"outbox.db{RESERVE_SUFFIX}").stat().st_size == MiB
+        box.close()
+
+
+def test_a_start_on_a_full_disk_leaves_no_empty_database(tmp_path: Path) -> None:
+    from tests.support.small_disk import fill_disk, small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk", size_mib=2) as disk:
+        filler = disk / "filler"
+        fill_disk(filler)
+        alarms = Alarms()
+        box = Outbox(disk / "outbox.db", OutboxConfig(reserve_bytes=MiB), alarms)
+        assert "cannot be opened" in alarms.active()[ALARM_FULL]
+        assert not (disk / "outbox.db").exists()
+        with pytest.raises(OutboxFullError):
+            box.commit([message("e0/new")])
+        assert box.depth() == (0, None) and box.pending(limit=10) == []
+        filler.unlink()
+        time.sleep(1.1)  # the store tries to open again at most once a second
+        box.commit([message("e1/new")])
+        assert (
+            box.depth()[0] == 1 and ALARM_FULL not in alarms.active() and ALARM_CORRUPT not in alarms.active()
+        )
+        box.close()
