@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from types import TracebackType
 from typing import TextIO
 
 _PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
@@ -72,12 +73,18 @@ def quiet_native_logs() -> None:
         os.environ.setdefault(name, value)
 
 
+def _log_unhandled(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("lepton.edge").critical("unhandled error (a bug)", exc_info=(kind, value, tb))
+
+
 def setup_logging(verbose: bool) -> None:
     """Configure the root logger once, for the journal or for a terminal."""
     quiet_native_logs()
     handler = logging.StreamHandler(sys.stderr)
     if stderr_is_journal():
         handler.setFormatter(JournalFormatter())
+        # A bug's traceback, too, at err priority and one entry per line (Python writes it raw).
+        sys.excepthook = _log_unhandled
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
