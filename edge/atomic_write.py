@@ -64,18 +64,39 @@ def fsync_tree(root: Path) -> None:
         fsync_dir(Path(dirpath))
 
 
+PUBLISHED_DIR_MODE = 0o755
+PUBLISHED_FILE_MODE = 0o644
+
+
+def make_readable_by_all(root: Path) -> None:
+    """Set every directory under ``root`` (itself included) to 0755 and every file to 0644.
+
+    ``mkdtemp`` makes a directory 0700 and ``mkstemp`` (ours, and libraries' such as ORT's
+    calibration cache writer) a file 0600, whatever the umask: a bundle built or copied as
+    root would then be unreadable by the service user that runs the daemon.
+    """
+    os.chmod(root, PUBLISHED_DIR_MODE)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            os.chmod(Path(dirpath) / name, PUBLISHED_DIR_MODE)
+        for name in filenames:
+            os.chmod(Path(dirpath) / name, PUBLISHED_FILE_MODE)
+
+
 @contextmanager
 def staged_directory(final: Path) -> Iterator[Path]:
     """Yield an empty staging directory beside ``final``; on success it replaces ``final``.
 
     If the body raises, the staging directory is removed and ``final`` is untouched, so a
-    failed export never leaves a partial bundle where the daemon would look for one.
+    failed export never leaves a partial bundle where the daemon would look for one. The
+    published tree is readable by every user (``make_readable_by_all``).
     """
     final = final.resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".staging", dir=final.parent))
     try:
         yield staging
+        make_readable_by_all(staging)
         fsync_tree(staging)
         if final.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
