@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from lepton.edge.cli.common import package_version
 from lepton.edge.errors import LeptonError
 from lepton.export.cli import build
+from lepton.export.cli.verdict import glyphs_for, verdict_line
 from lepton.export.errors import (
     ACCURACY_EXIT_CODE,
     GATE_FAILED_EXIT_CODE,
@@ -99,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "checks": [json.loads(c.model_dump_json()) for c in checks],  # inf/nan → null
             }
             print(json.dumps(payload, indent=2))
+        if isinstance(err, GateFailed):
+            stream = sys.stderr if args.json else sys.stdout
+            line = verdict_line(err.checks, glyphs_for(stream), failure=(err.exit_code, message))
+            print(line, file=stream, flush=True)
         return err.exit_code
 
 
