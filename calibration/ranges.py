@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
-from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator, save_tensors_data
+from onnxruntime.quantization.calibrate import (
+    CalibrationMethod,
+    TensorsData,
+    create_calibrator,
+    save_tensors_data,
+)
 from tqdm import tqdm
 
 from lepton.calibration.config import CalibrationConfig, CalibrationMethodName
@@ -110,6 +115,9 @@ def compute_ranges(
     finally:
         bar.close()
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    # Sorted by tensor name: the calibrator collects them in a set, whose order changes with
+    # PYTHONHASHSEED, and the same inputs must give the same bytes (reproducible bundles).
+    ranges = TensorsData(ranges.calibration_method, dict(sorted(ranges.data.items())))
     save_tensors_data(ranges, out_path)
     return RangesSummary(path=out_path, method=config.method, tensors=len(ranges.data), samples=len(data))
 

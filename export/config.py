@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from lepton.calibration.config import CalibrationConfig
@@ -348,6 +356,19 @@ class ExportConfig(StrictModel):
     evaluation: EvaluationConfig | None = None
     int8_parity: Int8ParityConfig | None = None
     speed: SpeedConfig | None = None
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _remember_base_dir(self, info: ValidationInfo) -> ExportConfig:
+        base = info.context.get(BASE_DIR_CONTEXT) if isinstance(info.context, dict) else None
+        self._base_dir = Path(base) if base is not None else None
+        return self
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The config file's directory: paths under it are recorded relative to it in the bundle's
+        reports, so two checkouts of one project write the same bytes."""
+        return self._base_dir
 
     @model_validator(mode="before")
     @classmethod

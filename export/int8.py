@@ -17,7 +17,6 @@ wires stages together. Calibration-package errors become ``UsageError`` here, wh
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ import numpy as np
 from lepton.calibration.config import MIN_CALIBRATION_SAMPLES
 from lepton.calibration.errors import CalibrationDataError
 from lepton.calibration.evaluation import EvaluationSet, find_evaluation_set
-from lepton.calibration.index import write_index
+from lepton.calibration.index import CalibrationIndex, write_index
 from lepton.calibration.ranges import RangeComputationError, RangesSummary, compute_ranges
 from lepton.calibration.sampling import (
     CalibrationSet,
@@ -38,7 +37,7 @@ from lepton.calibration.sampling import (
     find_candidates,
     load_calibration_set,
 )
-from lepton.edge.bundle.manifest import CheckResult
+from lepton.edge.bundle.manifest import CalibrationInfo, CheckResult
 from lepton.export.config import ExportConfig, Int8Plan
 from lepton.export.errors import AccuracyFailed, GateFailed, Int8ParityFailed, SpeedFailed, UsageError
 from lepton.export.ort_cpu import OrtCpuModel
@@ -68,6 +67,7 @@ from lepton.export.stages.quantize import (
     quantize,
     select_float_nodes,
 )
+from lepton.export.stages.reports import recorded_path
 from lepton.export.stages.speed import SpeedResult, measure_speed
 from lepton.export.stages.toolchain import read_cpu_flags
 
@@ -92,11 +92,13 @@ class Int8Build:
 
     models: tuple[ModelFile, ...]
     checks: tuple[CheckResult, ...]
-    """The INT8 checks only (the FP32 ones are the pipeline's)."""
+    """The INT8 checks only (the FP32 ones are the pipeline's), speed aside."""
+    speed: tuple[SpeedResult, ...]
+    """Measured on this machine, so in ``build.json``, not in the reproducible manifest."""
     golden_runners: tuple[tuple[str, Runner], ...]
     """(golden key, runner): "int8" for the general file, the path of each backend-specific one."""
     calibration_files: tuple[str, ...]
-    manifest_calibration: dict[str, str | int | float]
+    manifest_calibration: CalibrationInfo
     report: Int8Report
     warnings: tuple[str, ...]
 
@@ -193,9 +195,9 @@ def build_int8(
     checks += (*(p.as_check() for p in parity), *(a.as_check() for a in accuracy))
     _gate_int8(parity, accuracy, fp32_checks + checks)
     speed = _measure_speeds(stage, config, inputs, fp32[0], recipes)
-    checks += tuple(s.as_check() for s in speed)
     failed = [s for s in speed if not s.passed]
     if failed:
+        checks += tuple(s.as_check() for s in speed)
         raise SpeedFailed(
             f"speed gate: {failed[0].artifact} runs at {failed[0].ratio:.2f}x FP32 on ORT CPU "
             f"({failed[0].threads or 'default'} threads), below speed.fail_below = {failed[0].fail_below}; "
@@ -203,10 +205,11 @@ def build_int8(
             checks=fp32_checks + checks,
         )
     plots = _plot(stage, inputs.evaluation.labels, outputs, accuracy)
-    report = _report(inputs, quantized, recipes, (parity, accuracy, speed), plots)
+    report = _report(config, inputs, quantized, recipes, (parity, accuracy), plots)
     return Int8Build(
         models=tuple(ModelFile(r.path, "int8", OPSET, r.backends) for r in recipes),
         checks=checks,
+        speed=speed,
         golden_runners=tuple(
             (r.path if r.backends is not None else "int8", fused[r.key].run) for r in recipes
         ),
@@ -243,7 +246,7 @@ def _quantize_all(
                 f"calibration: onnxruntime's {plan.calibration.method} calibrator failed on "
                 f"{fp32_path.name} ({err}); try calibration.method = 'minmax', or report it"
             ) from err
-        write_index(stage / INDEX_FILE, inputs.calibration.index)
+        write_index(stage / INDEX_FILE, _recorded_index(inputs.calibration.index, config))
         request = QuantizeRequest(
             prepared.path, ranges.path, plan.calibration.method, plan.quantize, float_nodes
         )
@@ -345,33 +348,42 @@ def _calibration_check(inputs: Int8Inputs) -> CheckResult:
     )
 
 
-def _manifest_calibration(inputs: Int8Inputs, quantized: _Quantized) -> dict[str, str | int | float]:
+def _manifest_calibration(inputs: Int8Inputs, quantized: _Quantized) -> CalibrationInfo:
     c = inputs.plan.calibration
-    return {
-        "n": len(inputs.calibration.index.samples),
-        "batch": c.batch,
-        "method": c.method,
-        "seed": c.seed,
-        "index_sha256": inputs.calibration.index.samples_sha256,
-        "index_file": INDEX_FILE,
-        "ranges_file": RANGES_FILE,
-        "excluded_patterns": json.dumps(list(quantized.float_nodes.patterns)),
-        "float_nodes": json.dumps(list(quantized.float_nodes.nodes)),
-        "allow_small": int(c.allow_small),
-    }
+    return CalibrationInfo(
+        n=len(inputs.calibration.index.samples),
+        batch=c.batch,
+        method=c.method,
+        seed=c.seed,
+        index_sha256=inputs.calibration.index.samples_sha256,
+        index_file=INDEX_FILE,
+        ranges_file=RANGES_FILE,
+        excluded_patterns=quantized.float_nodes.patterns,
+        float_nodes=quantized.float_nodes.nodes,
+        allow_small=c.allow_small,
+    )
+
+
+def _recorded_index(index: CalibrationIndex, config: ExportConfig) -> CalibrationIndex:
+    """The index with its source folders as the reports record paths (``recorded_path``)."""
+    sources = tuple(
+        s.model_copy(update={"path": recorded_path(s.path, config.base_dir)}) for s in index.sources
+    )
+    return index.model_copy(update={"sources": sources})
 
 
 def _report(
+    config: ExportConfig,
     inputs: Int8Inputs,
     quantized: _Quantized,
     recipes: tuple[QuantRecipe, ...],
-    results: tuple[tuple[Int8ParityResult, ...], tuple[AccuracyResult, ...], tuple[SpeedResult, ...]],
+    results: tuple[tuple[Int8ParityResult, ...], tuple[AccuracyResult, ...]],
     plots: tuple[str, ...],
 ) -> Int8Report:
-    plan, index = inputs.plan, inputs.calibration.index
-    parity, accuracy, speed = results
+    plan, index = inputs.plan, _recorded_index(inputs.calibration.index, config)
+    parity, accuracy = results
     return Int8Report(
-        evaluation_dir=str(inputs.evaluation.root),
+        evaluation_dir=recorded_path(inputs.evaluation.root, config.base_dir),
         evaluation_images=len(inputs.evaluation.items),
         calibration=CalibrationSummary(
             samples=len(index.samples),
@@ -406,7 +418,6 @@ def _report(
         graphs=quantized.graphs,
         parity=parity,
         accuracy=accuracy,
-        speed=speed,
         cpu_flags=read_cpu_flags(),
         plots=plots,
     )

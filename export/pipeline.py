@@ -44,7 +44,7 @@ from lepton.export.stages.labels import check_background_labels, read_labels
 from lepton.export.stages.load_model import LoadedModel, load_model
 from lepton.export.stages.onnx_export import OPSET, ExportedGraph, ExportRequest, export_onnx
 from lepton.export.stages.parity import ParityResult, build_parity_cases, compare_outputs
-from lepton.export.stages.reports import ExportReport, SamplesSummary, write_reports
+from lepton.export.stages.reports import ExportReport, SamplesSummary, recorded_path, write_reports
 from lepton.export.stages.samples import SampleSet, load_frames, select_samples, uniform_frame
 from lepton.export.stages.simplify import SimplifyReport, check_simplifier_installed, simplify_graph
 from lepton.export.stages.toolchain import collect_toolchain
@@ -156,6 +156,7 @@ def _build_in(
         checks=checks,
         calibration_files=int8.calibration_files if int8 else (),
         calibration=int8.manifest_calibration if int8 else None,
+        speed=int8.speed if int8 else (),
     )
     write_bundle_manifest(stage, contents)
     return fp32.warnings + (int8.warnings if int8 else ())
@@ -234,7 +235,7 @@ def _report(config: ExportConfig, inputs: _Inputs, fp32: _Fp32, onnx_sha256: str
         simplify=fp32.simplify,
         parity=fp32.parity,
         samples=SamplesSummary(
-            dir=str(inputs.samples.root),
+            dir=recorded_path(inputs.samples.root, config.base_dir),
             available=inputs.samples.available,
             seed=inputs.samples.seed,
             used=used,

@@ -155,9 +155,38 @@ class CheckResult(StrictModel):
     detail: str = ""
 
 
+class CalibrationInfo(StrictModel):
+    """How the INT8 models were calibrated: enough to tell whether two bundles share ranges."""
+
+    n: int = Field(ge=0, description="Calibration samples used.")
+    batch: int = Field(ge=1, description="Calibration batch.")
+    method: str = Field(description="ORT calibration method: minmax, entropy or percentile.")
+    seed: int = Field(description="Seed of the sample draw.")
+    index_sha256: str = Field(description="samples_sha256 of the index file: which samples, by content.")
+    index_file: str = Field(description="The sample index, relative to the bundle.")
+    ranges_file: str = Field(description="ORT's calibration cache (tensor ranges), relative to the bundle.")
+    excluded_patterns: tuple[str, ...] = Field(
+        default=(), description="quantize.exclude_nodes regexes that kept nodes in float."
+    )
+    float_nodes: tuple[str, ...] = Field(default=(), description="Nodes kept in float, by name.")
+    allow_small: bool = Field(
+        default=False, description="True: fewer samples than the minimum, on purpose (tests only)."
+    )
+
+    @field_validator("excluded_patterns", "float_nodes", mode="before")
+    @classmethod
+    def _json_list_in_a_string(cls, v: object) -> object:
+        """Older bundles hold these lists JSON-encoded in a string (and allow_small as 0/1): still read."""
+        return json.loads(v) if isinstance(v, str) and v.startswith("[") else v
+
+
 class Manifest(StrictModel):
     schema_id: Literal["lepton.bundle/1"] = Field(default=SCHEMA_ID, alias="schema")
-    created_at: datetime
+    created_at: datetime | None = Field(
+        default=None,
+        description="Build time; no longer written (the same inputs give the same bytes), read "
+        "from older bundles.",
+    )
     model: ModelInfo
     labels: tuple[str, ...] = Field(min_length=1)
     input: InputSpec
@@ -168,8 +197,8 @@ class Manifest(StrictModel):
     artifacts: tuple[Artifact, ...] = Field(min_length=1)
     golden: GoldenSpec | None = None
     toolchain: Toolchain
-    calibration: dict[str, str | int | float] | None = Field(
-        default=None, description="Calibration summary; filled once the INT8 stage exists."
+    calibration: CalibrationInfo | None = Field(
+        default=None, description="How the INT8 models were calibrated; null without INT8."
     )
     checks: tuple[CheckResult, ...] = ()
 
@@ -219,7 +248,9 @@ class Manifest(StrictModel):
         return tuple(dict.fromkeys(found))
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2, sort_keys=False) + "\n"
+        unset = {"created_at"} if self.created_at is None else None  # absent, not null: no build time
+        data = self.model_dump(mode="json", by_alias=True, exclude=unset)
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
 
 def sha256_file(path: Path) -> str:
@@ -346,6 +377,7 @@ __all__ = [
     "MANIFEST_NAME",
     "SCHEMA_ID",
     "Artifact",
+    "CalibrationInfo",
     "CheckResult",
     "DecoderSpec",
     "GoldenSpec",

@@ -1,13 +1,20 @@
-"""``lepton-export build``: flags → ``load_config`` → ``build_bundle`` → a summary for humans or CI."""
+"""``lepton-export build``: flags → ``load_config`` → ``build_bundle`` → a summary for humans or CI.
+
+The output ends with the verdict line (``verdict.py``): on stdout, or on stderr with ``--json``,
+whose stdout is one JSON object of plain JSON types (documented in ``export/README.md``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lepton.export.config import load_config
+from lepton.edge.bundle.manifest import CheckResult
+from lepton.export.cli.verdict import glyphs_for, verdict_line
+from lepton.export.config import ExportConfig, load_config
 from lepton.export.errors import UsageError
 
 if TYPE_CHECKING:
@@ -96,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None
     }
     config = load_config(args.config, overrides)
+    skipped = _skipped_gates(config, no_int8=args.no_int8)
     if args.no_int8:
         config = config.model_copy(
             update=dict.fromkeys(("calibration", "quantize", "evaluation", "int8_parity", "speed"))
@@ -106,10 +114,13 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: the pipeline pulls in torch (~4 s), and --help and
     # config errors should answer at once.
     from lepton.export.pipeline import build_bundle
+    from lepton.export.stages.bundle import read_build_record
 
     result = build_bundle(config, out, progress=not args.no_progress)
+    record = read_build_record(result.bundle_dir)
+    checks = (*result.manifest.checks, *(s.as_check() for s in (record.speed if record else ())))
     if args.json:
-        print(json.dumps(summary(result), indent=2))
+        print(json.dumps(summary(result, checks), indent=2))
     else:
         model = result.manifest.model_artifact("fp32")
         precisions = "+".join(result.manifest.precisions())
@@ -117,13 +128,28 @@ def run(args: argparse.Namespace) -> int:
             f"bundle {result.bundle_dir} ({precisions}, {model.sha256[:12] if model else '?'}…, "
             f"{result.elapsed_s:.1f} s)"
         )
+    stream = sys.stderr if args.json else sys.stdout
+    line = verdict_line(checks, glyphs_for(stream), skipped=skipped, bundle=result.bundle_dir)
+    print(line, file=stream, flush=True)
     return 0
 
 
-def summary(result: BuildResult) -> dict[str, object]:
-    """What CI needs without reading the bundle: where it is, what passed, which model bytes."""
+def _skipped_gates(config: ExportConfig, *, no_int8: bool) -> tuple[str, ...]:
+    """The gates the verdict line names as not run, with why."""
+    if config.calibration is None:
+        return ("INT8 skipped (no [calibration] table)",)
+    return ("INT8 skipped (--no-int8)",) if no_int8 else ()
+
+
+def summary(result: BuildResult, checks: tuple[CheckResult, ...]) -> dict[str, object]:
+    """What CI needs without reading the bundle: where it is, what passed, which model bytes.
+
+    ``checks``: the manifest's and the speed measured into ``build.json``. Every value is a
+    plain JSON type: lists are arrays, flags booleans, non-finite numbers null.
+    """
     manifest = result.manifest
     fp32 = manifest.model_artifact("fp32")
+    calibration = manifest.calibration
     return {
         "ok": True,
         "bundle": str(result.bundle_dir),
@@ -131,9 +157,9 @@ def summary(result: BuildResult) -> dict[str, object]:
         "model_sha256": fp32.sha256 if fp32 else None,
         "artifacts": [json.loads(a.model_dump_json()) for a in manifest.artifacts if a.role == "model"],
         "exporter": manifest.toolchain.exporter,
-        "gates": {c.name: c.passed for c in manifest.checks},
-        "checks": [json.loads(c.model_dump_json()) for c in manifest.checks],
-        "calibration": manifest.calibration,
+        "gates": {c.name: c.passed for c in checks},
+        "checks": [json.loads(c.model_dump_json()) for c in checks],
+        "calibration": json.loads(calibration.model_dump_json()) if calibration else None,
         "cpu_flags": list(manifest.toolchain.cpu_flags),
         "warnings": list(result.warnings),
         "elapsed_s": round(result.elapsed_s, 3),

@@ -1,9 +1,14 @@
-"""Stage: labels and ``manifest.json`` into the staging directory, every file hashed.
+"""Stage: labels, ``manifest.json`` and ``build.json`` into the staging directory.
 
 Runs last, inside ``lepton.edge.atomic_write.staged_directory``: the manifest lists every file the
 earlier stages wrote (sha256 + bytes), so it can only be written once they are final. The
 manifest model, its writer and the verifier are ``lepton.edge.bundle.manifest``'s; nothing here
 re-implements them.
+
+A bundle is reproducible: the same checkpoint, config and data give the same bytes on any
+checkout path, every file but one. ``build.json`` holds what this run measured on this machine
+at this time (build time, INT8 speed), which no input decides; so it is neither in the manifest
+nor hashed by it, and the daemon never reads it.
 """
 
 from __future__ import annotations
@@ -12,10 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from lepton.edge.atomic_write import write_text_atomic
 from lepton.edge.bundle.manifest import (
     LABELS_NAME,
     MANIFEST_NAME,
     Artifact,
+    CalibrationInfo,
     CheckResult,
     DecoderSpec,
     Manifest,
@@ -28,11 +37,23 @@ from lepton.edge.bundle.manifest import (
     write_labels,
     write_manifest,
 )
+from lepton.edge.strict_model import StrictModel
 from lepton.export.config import ExportConfig
 from lepton.export.errors import UsageError
 from lepton.export.stages.golden import GoldenSet
+from lepton.export.stages.speed import SpeedResult
 
 FP32_MODEL = "model.fp32.onnx"
+BUILD_RECORD = "build.json"
+
+
+class BuildRecord(StrictModel):
+    """``build.json``: what one export run measured, which differs between two runs of the same inputs."""
+
+    report: str = "lepton.export.build/1"
+    created_at: datetime
+    speed: tuple[SpeedResult, ...] = ()
+    """INT8 vs FP32 throughput on this machine (empty without INT8)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +81,10 @@ class BundleContents:
     checks: tuple[CheckResult, ...]
     calibration_files: tuple[str, ...] = ()
     """``calib/ranges.json`` and ``calib/index.json`` when INT8 was built."""
-    calibration: dict[str, str | int | float] | None = None
+    calibration: CalibrationInfo | None = None
     """``manifest.calibration``: n, method, seed, index hash, excluded patterns, files."""
+    speed: tuple[SpeedResult, ...] = ()
+    """The INT8 speed measurements, for ``build.json``."""
 
 
 def check_bundle_target(out_dir: Path) -> None:
@@ -76,7 +99,7 @@ def check_bundle_target(out_dir: Path) -> None:
 
 
 def write_bundle_manifest(bundle_dir: Path, contents: BundleContents) -> Manifest:
-    """Write labels.txt and manifest.json; every other file must already be in place."""
+    """Write labels.txt, manifest.json and build.json; every other file must already be in place."""
     config = contents.config
     write_labels(bundle_dir, contents.labels)
     artifacts = [
@@ -90,7 +113,6 @@ def write_bundle_manifest(bundle_dir: Path, contents: BundleContents) -> Manifes
     _check_nothing_unlisted(bundle_dir, artifacts)
     batch: int | str = "batch" if config.input.batch_max > 1 else 1
     manifest = Manifest(
-        created_at=datetime.now(timezone.utc),
         model=ModelInfo(
             name=config.model.name,
             version=config.model.version,
@@ -118,14 +140,24 @@ def write_bundle_manifest(bundle_dir: Path, contents: BundleContents) -> Manifes
         checks=contents.checks,
     )
     write_manifest(bundle_dir, manifest)
+    record = BuildRecord(created_at=datetime.now(timezone.utc), speed=contents.speed)
+    write_text_atomic(bundle_dir / BUILD_RECORD, record.model_dump_json(indent=2) + "\n")
     return manifest
+
+
+def read_build_record(bundle_dir: Path) -> BuildRecord | None:
+    """``build.json`` of a bundle this lepton-export wrote; None when absent or of another version."""
+    try:
+        return BuildRecord.model_validate_json((bundle_dir / BUILD_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        return None
 
 
 def _check_nothing_unlisted(bundle_dir: Path, artifacts: list[Artifact]) -> None:
     """Every shipped file is hashed: a stray file (e.g. an exporter's ``.onnx.data``) is a bug."""
     listed = {a.path for a in artifacts}
     present = {p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_file()}
-    stray = sorted(present - listed - {MANIFEST_NAME})
+    stray = sorted(present - listed - {MANIFEST_NAME, BUILD_RECORD})
     if stray:
         raise RuntimeError(
             f"lepton-export bug: {stray} were written into the bundle but are not artifacts "
@@ -133,4 +165,13 @@ def _check_nothing_unlisted(bundle_dir: Path, artifacts: list[Artifact]) -> None
         )
 
 
-__all__ = ["FP32_MODEL", "BundleContents", "ModelFile", "check_bundle_target", "write_bundle_manifest"]
+__all__ = [
+    "BUILD_RECORD",
+    "FP32_MODEL",
+    "BuildRecord",
+    "BundleContents",
+    "ModelFile",
+    "check_bundle_target",
+    "read_build_record",
+    "write_bundle_manifest",
+]

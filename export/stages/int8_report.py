@@ -2,7 +2,8 @@
 
 Every number behind the INT8 checks in the manifest, and what a reviewer needs to
 reproduce them: which samples calibrated the model (index hash), how it was quantized
-(recipes, nodes kept in float), the gates' measurements, and the CPU they ran on.
+(recipes, nodes kept in float), the gates' measurements, and the CPU they ran on. Speed is
+not here: it differs from run to run, so it is in ``build.json`` (``stages.bundle``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from lepton.edge.strict_model import StrictModel
 from lepton.export.stages.accuracy import AccuracyResult
 from lepton.export.stages.int8_parity import Int8ParityResult
 from lepton.export.stages.qdq_checks import QdqReport
-from lepton.export.stages.speed import VNNI_FLAGS, SpeedResult
+from lepton.export.stages.speed import VNNI_FLAGS
 
 INT8_REPORT = "reports/int8.json"
 
@@ -56,13 +57,13 @@ class QuantizeSummary(StrictModel):
 class Int8Report(StrictModel):
     report: str = "lepton.export.int8/1"
     evaluation_dir: str
+    """Relative to the config file's directory when under it."""
     evaluation_images: int
     calibration: CalibrationSummary
     quantize: QuantizeSummary
     graphs: tuple[QdqReport, ...]
     parity: tuple[Int8ParityResult, ...]
     accuracy: tuple[AccuracyResult, ...]
-    speed: tuple[SpeedResult, ...]
     cpu_flags: tuple[str, ...]
     plots: tuple[str, ...]
 
@@ -134,19 +135,11 @@ def render_int8_summary(report: Int8Report) -> list[str]:
             lines.append(f"| {cls.label} | {cls.images} | {' | '.join(cells)} | {_pct(cls.recall_fp32)} |")
     lines += [
         "",
-        "### Speed (ORT CPU, same threads, alternating rounds)",
+        "### Speed",
         "",
-        "| artefact | threads | batch | FP32 img/s | INT8 img/s | ratio | per-round range | result |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "INT8 vs FP32 throughput on ORT CPU is measured on every build and differs from run to "
+        "run: it is in `build.json` (`speed`), the one file of the bundle that is not reproducible.",
     ]
-    for s in report.speed:
-        verdict = "**FAIL**" if not s.passed else ("warning" if s.warning else "pass")
-        lines.append(
-            f"| `{s.artifact}` | {s.threads or 'default'} | {s.batch} | {s.fp32_images_per_s:.0f} | "
-            f"{s.int8_images_per_s:.0f} | {s.ratio:.2f}x | {s.ratio_range[0]:.2f}-{s.ratio_range[1]:.2f} | "
-            f"{verdict} |"
-        )
-    lines += [f"- {s.warning}" for s in report.speed if s.warning]
     if report.plots:
         lines += ["", *[f"![{p}]({p.removeprefix('reports/')})" for p in report.plots]]
     return lines

@@ -6,7 +6,8 @@ wrong graphs (pytorch#169178) and refuses data-dependent control flow; the Torch
 legacy when dynamo raises; either way the parity gate decides whether the graph ships.
 A TorchScript module only goes through legacy, a ``torch.export`` program only through dynamo.
 Opset 19 is explicit because ``None`` drifts with torch (22 today) and ORT static
-quantization refuses opset >= 21.
+quantization refuses opset >= 21. The saved graph carries no path of this machine
+(``drop_source_locations``), so two checkouts export the same bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import onnx
 import torch
 
 from lepton.edge.preprocess import Tensor
@@ -32,6 +34,9 @@ OPSET = 19
 """The opset every lepton ONNX file has: <= 20 for ORT quantization, >= 19 for ModelOpt INT8."""
 
 ExporterName = Literal["dynamo", "legacy"]
+
+SOURCE_LOCATION_KEYS = frozenset({"pkg.torch.onnx.stack_trace"})
+"""Node metadata that records where in Python a node was traced: absolute file paths."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,50 @@ def _run_exporter(
             opset_version=OPSET,
             **options,
         )
+    drop_source_locations(path)
     return caught
 
 
-__all__ = ["OPSET", "ExportRequest", "ExportedGraph", "ExporterName", "export_onnx"]
+def drop_source_locations(path: Path) -> None:
+    """Remove what ties the graph to this machine's file system, in place.
+
+    The dynamo exporter records each node's Python stack trace (absolute paths of the model's
+    source file and of site-packages) in its metadata, and the TorchScript exporter can put one
+    in a node's ``doc_string``: the same model exported from two checkouts would differ in
+    bytes and hash (issue 12). Node names, module scopes (``pkg.torch.onnx.name_scopes``, which
+    ``quantize.exclude_nodes`` matches) and class names stay; they are the model's, not the
+    machine's.
+    """
+    model = onnx.load(str(path))
+    for graph in _graphs(model):
+        for node in graph.node:
+            node.doc_string = ""
+            kept = [p for p in node.metadata_props if p.key not in SOURCE_LOCATION_KEYS]
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+    onnx.save(model, str(path))
+
+
+def _graphs(model: onnx.ModelProto) -> list[onnx.GraphProto | onnx.FunctionProto]:
+    """The main graph, every subgraph (If/Loop/Scan bodies) and every local function."""
+    found: list[onnx.GraphProto | onnx.FunctionProto] = []
+    pending: list[onnx.GraphProto | onnx.FunctionProto] = [model.graph, *model.functions]
+    while pending:
+        graph = pending.pop()
+        found.append(graph)
+        for node in graph.node:
+            for attribute in node.attribute:
+                pending += [attribute.g] if attribute.HasField("g") else []
+                pending += list(attribute.graphs)
+    return found
+
+
+__all__ = [
+    "OPSET",
+    "SOURCE_LOCATION_KEYS",
+    "ExportRequest",
+    "ExportedGraph",
+    "ExporterName",
+    "drop_source_locations",
+    "export_onnx",
+]

@@ -19,8 +19,19 @@ PARITY_REPORT = "reports/parity.json"
 SUMMARY_REPORT = "reports/summary.md"
 
 
+def recorded_path(path: Path | str, base: Path | None) -> str:
+    """``path`` as the bundle's reports record it: relative to the config file's directory
+    (``base``) when it lies under it, so two checkouts of one project write the same bytes;
+    otherwise as it is (a shared data path is the same on every checkout)."""
+    resolved = Path(path).resolve()
+    if base is not None and resolved.is_relative_to(base.resolve()):
+        return resolved.relative_to(base.resolve()).as_posix()
+    return Path(path).as_posix()
+
+
 class SamplesSummary(StrictModel):
     dir: str
+    """Relative to the config file's directory when under it (``recorded_path``)."""
     available: int
     seed: int
     used: tuple[str, ...]
@@ -120,6 +131,7 @@ __all__ = [
     "SUMMARY_REPORT",
     "ExportReport",
     "SamplesSummary",
+    "recorded_path",
     "render_summary",
     "write_reports",
 ]

@@ -82,16 +82,16 @@ def test_int8_bundle_is_recorded_verifiable_and_served_by_the_daemon(
     # calibration: the recorded hash is the index's, and the index names the files that were used
     calib = manifest.calibration
     assert calib is not None
-    index = read_index(project.out / str(calib["index_file"]))
-    assert calib["index_sha256"] == index.samples_sha256 == samples_digest(index.samples)
-    assert calib["n"] == len(index.samples) == CALIBRATION_COUNT and calib["method"] == "entropy"
-    assert calib["allow_small"] == 1
-    assert json.loads(str(calib["float_nodes"])) == ["node_conv2d", "node_linear"]  # stem and head
+    index = read_index(project.out / calib.index_file)
+    assert calib.index_sha256 == index.samples_sha256 == samples_digest(index.samples)
+    assert calib.n == len(index.samples) == CALIBRATION_COUNT and calib.method == "entropy"
+    assert calib.allow_small is True
+    assert calib.float_nodes == ("node_conv2d", "node_linear")  # stem and head
     root = Path(index.sources[index.samples[0].source].path)
     assert root == calibration_dir
     for sample in index.samples:
         assert sha256_file(root / sample.path) == sample.sha256
-    ranges = load_tensors_data(project.out / str(calib["ranges_file"]))
+    ranges = load_tensors_data(project.out / calib.ranges_file)
     assert ranges.calibration_method == CalibrationMethod.Entropy and len(ranges.data) > 0
 
     # golden INT8 outputs reproduce on ORT CPU, and the daemon picks INT8 and passes its smoke test
@@ -156,7 +156,7 @@ def test_residual_net_goes_through_int8_with_the_cpu_artifact(
         assert engine.precision == "int8" and engine.model_path == project.out / "model.int8.cpu.onnx"
     finally:
         engine.close()
-    assert manifest.calibration is not None and manifest.calibration["method"] == "minmax"
+    assert manifest.calibration is not None and manifest.calibration.method == "minmax"
     cpu_graph = onnx.load(str(project.out / "model.int8.cpu.onnx")).graph
     assert {n.op_type for n in cpu_graph.node} >= {"QuantizeLinear", "DequantizeLinear", "Add"}
 
@@ -191,7 +191,7 @@ def test_a_detection_style_head_stays_float_by_default_and_fails_when_quantized(
     assert kept.returncode == 0, kept.stderr
     manifest = verify_bundle(project.out)
     assert manifest.calibration is not None
-    float_nodes = json.loads(str(manifest.calibration["float_nodes"]))
+    float_nodes = manifest.calibration.float_nodes
     assert {"node_cat", "node_slice_1", "node_linear", "node_linear_1"} <= set(float_nodes)
     graph = onnx.load(str(project.out / "model.int8.onnx")).graph
     producer = {o: n.op_type for n in graph.node for o in n.output}

@@ -63,3 +63,38 @@ def test_truncated_file_is_named(bundle: Path) -> None:
     labels.write_text("ok\n")
     with pytest.raises(BundleError, match=r"labels.txt has sha256 .* manifest says"):
         verify_bundle(bundle)
+
+
+OLD_CALIBRATION = {  # as exports before issue 12 wrote it: lists JSON-encoded in strings, 0/1 flags
+    "n": 500,
+    "batch": 8,
+    "method": "entropy",
+    "seed": 0,
+    "index_sha256": "0" * 64,
+    "index_file": "calib/index.json",
+    "ranges_file": "calib/ranges.json",
+    "excluded_patterns": '["(?i)decode"]',
+    "float_nodes": '["node_conv2d", "node_linear"]',
+    "allow_small": 0,
+}
+
+
+def test_calibration_has_plain_types_and_older_bundles_still_read(bundle: Path) -> None:
+    _edit(bundle, {"calibration": OLD_CALIBRATION})
+
+    calibration = read_manifest(bundle).calibration
+
+    assert calibration is not None
+    assert calibration.float_nodes == ("node_conv2d", "node_linear")
+    assert calibration.excluded_patterns == ("(?i)decode",) and calibration.allow_small is False
+    written = json.loads(read_manifest(bundle).to_json())["calibration"]
+    assert written["float_nodes"] == ["node_conv2d", "node_linear"] and written["allow_small"] is False
+
+
+def test_no_build_time_is_written_and_an_older_one_is_still_read(bundle: Path) -> None:
+    data = json.loads((bundle / "manifest.json").read_text())
+    manifest = Manifest.model_validate({k: v for k, v in data.items() if k != "created_at"})
+
+    assert manifest.created_at is None and "created_at" not in json.loads(manifest.to_json())
+    _edit(bundle, {"created_at": "2026-01-01T00:00:00Z"})
+    assert read_manifest(bundle).created_at is not None

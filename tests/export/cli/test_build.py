@@ -93,6 +93,13 @@ def test_happy_path_writes_a_bundle_that_verifies_and_reproduces(make_project: P
     np.testing.assert_array_equal(preprocess_batch(frames, manifest.preprocess, manifest.input), inputs)
     assert "PASSED" in (project.out / "reports/summary.md").read_text(encoding="utf-8")
 
+    # with --json, the verdict line ends stderr: every gate with its figure, INT8 skipped and why
+    parity_max = next(c for c in summary["checks"] if c["name"] == "parity_fp32")["measured"]["max_abs_diff"]
+    assert proc.stderr.splitlines()[-1] == (
+        f"lepton-export: FP32 graph opset 19 ✓ · parity max|Δ| {parity_max:.1e} ✓ · "
+        f"INT8 skipped (no [calibration] table) → PASSED: bundle {project.out}"
+    )
+
 
 def test_parity_gate_failure_exits_3_and_leaves_no_bundle(make_project: ProjectFactory) -> None:
     # The model computes something else while being exported; the legacy exporter (chosen
@@ -112,6 +119,10 @@ def test_parity_gate_failure_exits_3_and_leaves_no_bundle(make_project: ProjectF
         parity["passed"] is False
         and parity["measured"]["max_abs_diff"] > parity["thresholds"]["max_abs_diff"]
     )
+    assert proc.stderr.splitlines()[-1] == (
+        f"lepton-export: FP32 graph opset 19 ✓ · parity max|Δ| {parity['measured']['max_abs_diff']:.1e} ✗ "
+        "→ FAILED (exit 3): nothing written"
+    )
     assert project.no_bundle_left()
 
 
@@ -127,6 +138,7 @@ def test_non_finite_outputs_fail_the_gate_and_json_stays_strict(
     parity = next(c for c in payload["checks"] if c["name"] == "parity_fp32")
     assert parity["measured"]["max_abs_diff"] is None  # inf written as null, not Infinity
     assert "non-finite (NaN/inf) or misshaped outputs in case samples" in result.stderr
+    assert result.stderr.splitlines()[-1].endswith("parity max|Δ| inf ✗ → FAILED (exit 3): nothing written")
     assert project.no_bundle_left()
 
 
