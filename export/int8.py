@@ -340,8 +340,8 @@ def _calibration_check(inputs: Int8Inputs) -> CheckResult:
     return CheckResult(
         name="calibration",
         passed=True,
-        measured={"samples": float(len(index.samples)), "available": float(index.available)},
-        thresholds={"samples_min": float(MIN_CALIBRATION_SAMPLES)},
+        measured={"samples": len(index.samples), "available": index.available},
+        thresholds={"samples_min": MIN_CALIBRATION_SAMPLES},
         detail=f"seeded draw (seed {index.seed}) preprocessed by edge.preprocess; index sha256 "
         f"{index.samples_sha256}"
         + ("; allow_small: below the minimum on purpose" if index.allow_small else ""),

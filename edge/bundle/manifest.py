@@ -150,8 +150,10 @@ class Toolchain(StrictModel):
 class CheckResult(StrictModel):
     name: str
     passed: bool
-    measured: dict[str, float] = Field(default_factory=dict)
-    thresholds: dict[str, float] = Field(default_factory=dict)
+    measured: dict[str, bool | int | float] = Field(
+        default_factory=dict, description="Measured values: counts as integers, flags as booleans."
+    )
+    thresholds: dict[str, bool | int | float] = Field(default_factory=dict)
     detail: str = ""
 
 

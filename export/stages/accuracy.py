@@ -81,7 +81,7 @@ class AccuracyResult(StrictModel):
                 "drop_ci_low_pt": self.drop_ci_pt[0],
                 "drop_ci_high_pt": self.drop_ci_pt[1],
                 "mcnemar_p": self.mcnemar_p,
-                "images": float(self.images),
+                "images": self.images,
             },
             thresholds={"top1_drop_max_pt": self.threshold_pt, "confidence": self.confidence},
             detail=f"{self.artifact} vs model.fp32.onnx, ORT CPU; {self.interval}; gate on the "

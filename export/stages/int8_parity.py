@@ -76,7 +76,7 @@ class Int8ParityResult(StrictModel):
                 "nonzero_fraction": self.nonzero_fraction,
                 "max_score_rel_diff": self.max_score_rel_diff,
                 "kernel_cosine": self.kernel_cosine,
-                "samples": float(self.samples),
+                "samples": self.samples,
             },
             thresholds={
                 "cosine_min": t.cosine_min,

@@ -70,7 +70,7 @@ class ParityResult(StrictModel):
                 "min_cosine": self.min_cosine,
                 "top1_agreement": self.top1_agreement,
                 "allclose_fraction": self.allclose_fraction,
-                "samples": float(sum(c.samples for c in self.cases)),
+                "samples": sum(c.samples for c in self.cases),
             },
             thresholds={
                 "max_abs_diff": t.max_abs_diff,

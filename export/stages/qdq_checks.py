@@ -46,13 +46,13 @@ class QdqReport(StrictModel):
             name=f"graph_{self.key}",
             passed=True,
             measured={
-                "quantize_linear": float(self.quantize_linear),
-                "dequantize_linear": float(self.dequantize_linear),
-                "quantized_compute": float(sum(self.quantized_compute.values())),
-                "float_compute": float(len(self.float_compute)),
-                "nonzero_zero_points": float(self.nonzero_zero_points),
+                "quantize_linear": self.quantize_linear,
+                "dequantize_linear": self.dequantize_linear,
+                "quantized_compute": sum(self.quantized_compute.values()),
+                "float_compute": len(self.float_compute),
+                "nonzero_zero_points": self.nonzero_zero_points,
             },
-            thresholds={"nonzero_zero_points_max": 0.0} if self.trt_compatible else {},
+            thresholds={"nonzero_zero_points_max": 0} if self.trt_compatible else {},
             detail=f"{self.artifact}: onnx.checker full_check, opset 19, IR <= 10, I/O as the manifest; "
             f"Q/DQ types {list(self.qdq_dtypes)}"
             + ("; TensorRT: signed INT8 only, zero points 0" if self.trt_compatible else "; ORT CPU only"),

@@ -54,9 +54,9 @@ class SimplifyReport(StrictModel):
             name="simplify_fp32",
             passed=True,
             measured={
-                "applied": float(self.applied),
-                "nodes_before": float(self.nodes_before),
-                "nodes_after": float(self.nodes_after),
+                "applied": self.applied,
+                "nodes_before": self.nodes_before,
+                "nodes_after": self.nodes_after,
             },
             detail=detail,
         )

@@ -54,8 +54,8 @@ class SpeedResult(StrictModel):
                 "ratio": self.ratio,
                 "fp32_images_per_s": self.fp32_images_per_s,
                 "int8_images_per_s": self.int8_images_per_s,
-                "threads": float(self.threads),
-                "batch": float(self.batch),
+                "threads": self.threads,
+                "batch": self.batch,
             },
             thresholds=thresholds,
             detail=f"{self.artifact} vs model.fp32.onnx on ORT CPU, {self.threads or 'default'} thread(s), "

@@ -154,7 +154,13 @@ def test_json_summary_holds_plain_json_types(two_builds: tuple[Build, Build]) ->
     for check in summary["checks"]:
         assert isinstance(check["passed"], bool) and isinstance(check["detail"], str)
         values = [*check["measured"].values(), *check["thresholds"].values()]
-        assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in values), check
+        assert all(isinstance(v, int | float) for v in values), check
+    checks = {c["name"]: c for c in summary["checks"]}
+    assert checks["calibration"]["measured"]["samples"] == CALIBRATION_COUNT  # counts are integers
+    assert isinstance(checks["calibration"]["measured"]["samples"], int)
+    assert isinstance(checks["graph_int8"]["measured"]["quantize_linear"], int)
+    assert isinstance(checks["accuracy_int8"]["measured"]["images"], int)
+    assert isinstance(checks["parity_int8"]["measured"]["cosine"], float)
     assert all(isinstance(a["sha256"], str) for a in summary["artifacts"])
 
 
