@@ -204,6 +204,23 @@ class ServiceConfig(StrictModel):
     drain_timeout_s: float = Field(
         default=10.0, ge=0, description="On a clean stop, how long to wait for the outbox to drain."
     )
+    capture_grace_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A camera open or read blocked this long past its own timeout counts as wedged "
+        "(the driver ignored the timeout): the daemon exits 1 so systemd restarts it.",
+    )
+
+
+class HealthConfig(StrictModel):
+    """The local HTTP endpoint for the plant's monitoring: /metrics (Prometheus) and /healthz."""
+
+    listen: str | None = Field(
+        default=None,
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$",
+        description='host:port to serve /metrics and /healthz on, e.g. "127.0.0.1:9108" or "[::1]:9108"; '
+        "unset (the default) serves nothing. No authentication: keep it on a local address.",
+    )
 
 
 class LeptonConfig(StrictModel):
@@ -218,6 +235,7 @@ class LeptonConfig(StrictModel):
     outbox: OutboxConfig = OutboxConfig()
     snapshots: SnapshotConfig = SnapshotConfig()
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    health: HealthConfig = HealthConfig()
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> LeptonConfig:
@@ -233,6 +251,7 @@ __all__ = [
     "DeviceConfig",
     "EngineConfig",
     "EventsConfig",
+    "HealthConfig",
     "LeptonConfig",
     "MqttConfig",
     "OutboxConfig",

@@ -114,7 +114,11 @@ class DefectTracker:
         return occ.event_id, Finding(label=label, score=round(occ.latest.defect_score, 4))
 
     def flush(self, frame_seq: int, captured_at_ms: int) -> list[EventDraft]:
-        """End of stream: close a confirmed occurrence so every ``new`` gets its ``end``."""
+        """Close a confirmed occurrence so every ``new`` gets its ``end``; forget an unconfirmed one.
+
+        Called at the end of a stream, and when a camera's picture froze or went blind: what
+        it shows then is no longer the line, so a defect on screen is not a defect still there.
+        """
         if self._current is not None and self._confirmed:
             return [self._close(frame_seq, captured_at_ms)]
         self._current = None

@@ -164,6 +164,11 @@ class MqttLink:
         self._thread = threading.Thread(target=self._run, name="lepton-mqtt", daemon=True)
 
     @property
+    def alive(self) -> bool:
+        """The connection thread runs (the watchdog checks it)."""
+        return self._thread.is_alive()
+
+    @property
     def where(self) -> str:
         scheme = "mqtts" if self.config.tls else "mqtt"
         return f"{scheme}://{self.config.host}:{self.config.port}"

@@ -31,14 +31,21 @@ class DeviceStatus(StrictModel):
 
 
 class CameraStatus(StrictModel):
-    """Retained on ``<prefix>/<camera>/status``."""
+    """Retained on ``<prefix>/<camera>/status``, published the moment the state changes."""
 
     state: SourceState
     camera: str
-    since_ms: int
+    since_ms: int = Field(description="When this state began, Unix ms.")
+    error: str | None = Field(
+        default=None,
+        description="What is wrong (reconnecting, stalled, frozen, blind, ended), with the evidence.",
+    )
+    next_try_ms: int | None = Field(
+        default=None, description="reconnecting: when the next open starts, Unix ms."
+    )
 
     def to_payload(self) -> bytes:
-        return json.dumps(self.model_dump(mode="json"), separators=(",", ":")).encode()
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), separators=(",", ":")).encode()
 
 
 class LatencyStats(StrictModel):
@@ -56,7 +63,8 @@ class Stats(StrictModel):
     device_id: str
     period_s: float = Field(default=0.0, description="Length of the period these figures cover (s).")
     frames: dict[str, int] = Field(
-        default_factory=dict, description="Frames inferred in the period, per camera."
+        default_factory=dict,
+        description="Frames inferred in the period, per camera; every camera is listed, 0 during an outage.",
     )
     fps: dict[str, float] = Field(description="Inferred frames per second, per camera.")
     dropped_frames: dict[str, int] = Field(description="Frames dropped because inference lagged, per camera.")
@@ -84,6 +92,9 @@ class Stats(StrictModel):
     )
     final: bool = Field(default=False, description="The last stats of a clean stop (the period ends there).")
     alarms: dict[str, str] = Field(default_factory=dict, description="Active alarms: code -> message.")
+    cameras: dict[str, SourceState] = Field(
+        default_factory=dict, description="Each camera's state when the period ended."
+    )
 
     def to_payload(self) -> bytes:
         return json.dumps(self.model_dump(mode="json"), separators=(",", ":")).encode()

@@ -1,8 +1,10 @@
 """The composition root of lepton-edge: the start-up sequence, and the only place that wires parts.
 
 Order matters: bundle verified → engine loaded and smoke-tested → outbox open (integrity
-checked) → broker link started in the background → sources opened → READY=1. The broker
+checked) → broker link started in the background → recordings opened → READY=1. The broker
 is never waited for: events are committed to the outbox and delivered when it is reachable.
+Nor are live cameras: each connects in its own capture thread and publishes its own state,
+so a dead camera delays neither READY nor the others.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from lepton.edge import exitcodes
 from lepton.edge.alarms import Alarms
@@ -36,13 +39,19 @@ from lepton.edge.mqtt.topics import Topics, default_prefix
 from lepton.edge.outbox.delivery_clock import DeliveryClock, LatencySummary
 from lepton.edge.outbox.store import Outbox
 from lepton.edge.preprocess import Tensor, preprocess
-from lepton.edge.service.capture import CaptureWorker, Prepare
+from lepton.edge.service.capture import CameraState, CaptureWorker, Prepare
 from lepton.edge.service.malloc_tuning import keep_freed_frames
 from lepton.edge.service.pipeline import STAGES, Pipeline, PipelineParts
-from lepton.edge.service.sd_notify import notify, watchdog_interval_s
-from lepton.edge.sources.base import Frame, SourceState
+from lepton.edge.service.sd_notify import notify, watchdog_usec
+from lepton.edge.service.watchdog import Watchdog
+from lepton.edge.sources.base import FAULT_STATES, Frame
+from lepton.edge.sources.configs import CameraSourceConfig
 from lepton.edge.sources.registry import create_source
 from lepton.edge.version import __version__
+
+if TYPE_CHECKING:
+    from lepton.edge.service.health_server import HealthServer
+    from lepton.edge.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -134,23 +143,51 @@ def _start_link(config: LeptonConfig, topics: Topics, status: _StatusBook, alarm
     return link
 
 
+def camera_alarm(state: str, camera: str) -> str:
+    """The alarm code of a camera fault state, e.g. ``camera_stalled:cam1``."""
+    return f"camera_{state}:{camera}"
+
+
 def _open_sources(
     config: LeptonConfig,
     prepare: Prepare,
     link: MqttLink,
     topics: Topics,
+    alarms: Alarms,
     ready: threading.Event,
 ) -> list[CaptureWorker]:
-    def on_state(camera: str, state: SourceState) -> None:
-        log.info("camera %s: %s", camera, state)
-        payload = CameraStatus(state=state, camera=camera, since_ms=time.time_ns() // 1_000_000).to_payload()
+    """Recordings are opened here (an undecodable file fails before READY); cameras connect
+    in their capture threads once started."""
+
+    def on_state(change: CameraState) -> None:
+        camera, state = change.camera, change.state
+        if state == "reconnecting" and change.next_try_ms is not None:
+            wait_s = max(0.0, change.next_try_ms / 1000.0 - time.time())
+            log.warning("camera %s: %s; reconnecting in %.1f s", camera, change.error, wait_s)
+        else:
+            log.info("camera %s: %s%s", camera, state, f": {change.error}" if change.error else "")
+        payload = CameraStatus(
+            state=state,
+            camera=camera,
+            since_ms=change.since_ms,
+            error=change.error,
+            next_try_ms=change.next_try_ms,
+        ).to_payload()
         link.publish_retained(topics.camera_status(camera), payload)
+        for fault in FAULT_STATES - {state}:
+            alarms.clear(camera_alarm(fault, camera))
+        if state in FAULT_STATES:
+            alarms.raise_alarm(
+                camera_alarm(state, camera), f"camera {camera} {state}: {change.error or 'no detail'}"
+            )
 
     workers = []
     for source_config in config.sources:
         source = create_source(source_config)
-        source.open()  # a file that cannot be decoded fails here, before READY
-        workers.append(CaptureWorker(source, prepare, on_state, ready))
+        if not source.live:
+            source.open()  # a file that cannot be decoded fails here, before READY
+        camera = source_config if isinstance(source_config, CameraSourceConfig) else None
+        workers.append(CaptureWorker(source, prepare, on_state, ready, camera=camera))
     return workers
 
 
@@ -173,12 +210,13 @@ def run_daemon(config: LeptonConfig) -> int:
     sender.start()
 
     manifest = served.manifest
+    metrics = _metrics(config)
 
     def prepare(frame: Frame) -> Tensor:
         return preprocess(frame.image, manifest.preprocess, manifest.input)
 
     frames_ready = threading.Event()
-    workers = _open_sources(config, prepare, link, topics, frames_ready)
+    workers = _open_sources(config, prepare, link, topics, alarms, frames_ready)
     score_min = config.events.score_min
     if score_min is None:
         score_min = served.manifest.thresholds.score_min
@@ -198,22 +236,35 @@ def run_daemon(config: LeptonConfig) -> int:
         prepare,
         served.batch_max,
         clock,
+        metrics.observe_stage if metrics is not None else None,
     )
     pipeline = Pipeline(parts, workers, trackers, frames_ready, on_commit=sender.notify)
     reporter = _StatsReporter(config, pipeline, workers, outbox, sender, clock)
+    watchdog = Watchdog(
+        workers,
+        pipeline,
+        {"outbox sender": lambda: sender.alive, "MQTT link": lambda: link.alive},
+        config.service.capture_grace_s,
+        watchdog_usec(),
+    )
+    health = _start_health(config, metrics, workers, pipeline, outbox, sender, alarms, watchdog, reporter)
     for worker in workers:
         worker.start()
+    watchdog.start()
     notify("READY=1")
     log.info(
         "lepton-edge %s serving %s:%s (%s, %s) on %d camera(s); events on %s",
         __version__, served.model.name, served.model.version, served.model.precision,
         served.model.backend, len(workers), topics.all_events,
     )  # fmt: skip
-    code = _main_loop(pipeline, sender, link, topics, reporter, stopper.event)
+    code = _main_loop(pipeline, sender, link, topics, reporter, watchdog, stopper.event)
 
     notify("STOPPING=1")
     for worker in workers:
-        worker.stop()
+        worker.stop()  # publishes "stopped" now, even for a wedged camera
+    watchdog.stop()
+    if health is not None:
+        health.stop()
     pipeline.close_all()
     if parts.snapshots is not None:
         parts.snapshots.close()
@@ -221,8 +272,9 @@ def run_daemon(config: LeptonConfig) -> int:
     link.publish_transient(topics.stats, reporter.take(final=True).to_payload())
     link.stop(topics.status, status.payload("stopped"))
     sender.stop()
+    joined_by = time.monotonic() + 2.0  # one shared bound: a wedged camera is not waited for
     for worker in workers:
-        worker.join(timeout_s=2.0)
+        worker.join(timeout_s=max(0.0, joined_by - time.monotonic()))
     outbox.close()
     served.engine.close()
     log.info("lepton-edge stopped")
@@ -254,6 +306,8 @@ class _StatsReporter:
         self._sender = sender
         self._clock = clock
         self._period_start = time.monotonic()
+        self.fps: dict[str, float] = {w.source.camera: 0.0 for w in workers}
+        """Per camera, over the last period (for /metrics)."""
         self.next_due = self._period_start + config.service.stats_interval_s
 
     def take(self, *, final: bool = False) -> Stats:
@@ -265,11 +319,14 @@ class _StatsReporter:
         frames = sum(stats.frames.values()) or 1
         depth, oldest_ms = self._outbox.depth()
         latency = self._clock.take()
+        # every camera keeps its key, with 0, through an outage
+        counts = {w.source.camera: stats.frames.get(w.source.camera, 0) for w in self._workers}
+        self.fps = {cam: round(n / max(elapsed_s, 1e-6), 2) for cam, n in counts.items()}
         return Stats(
             device_id=self._config.device.id,
             period_s=round(elapsed_s, 3),
-            frames=dict(stats.frames),
-            fps={cam: round(n / max(elapsed_s, 1e-6), 2) for cam, n in stats.frames.items()},
+            frames=counts,
+            fps=self.fps,
             dropped_frames={w.source.camera: w.dropped for w in self._workers},
             stage_ms={stage: round(stats.stage_s[stage] * 1000.0 / frames, 3) for stage in STAGES},
             batch_mean=round(frames / stats.batches, 2) if stats.batches else 0.0,
@@ -281,6 +338,7 @@ class _StatsReporter:
             capture_to_commit_ms=None if latency is None else _latency(latency.capture_to_commit),
             commit_to_puback_ms=None if latency is None else _latency(latency.commit_to_puback),
             final=final,
+            cameras={w.source.camera: w.state for w in self._workers},
         )
 
 
@@ -290,24 +348,60 @@ def _main_loop(
     link: MqttLink,
     topics: Topics,
     reporter: _StatsReporter,
+    watchdog: Watchdog,
     stop: threading.Event,
 ) -> int:
-    watchdog_s = watchdog_interval_s()
-    next_watchdog = time.monotonic()
+    """Inference until stopped; systemd's watchdog is pinged by ``watchdog``, not from here."""
     while not stop.is_set() and not pipeline.finished:
         pipeline.step()
         now = time.monotonic()
         if not sender.alive:
             log.error("the outbox sender stopped: %s", sender.error)
             return exitcodes.FAULT
-        if watchdog_s is not None and now >= next_watchdog:
-            notify("WATCHDOG=1")
-            next_watchdog = now + watchdog_s
+        if watchdog.fatal.is_set():
+            log.error("%s: exiting so that systemd restarts the daemon", watchdog.fatal_reason)
+            return exitcodes.FAULT
+        if not watchdog.alive:
+            log.error("the watchdog thread stopped")
+            return exitcodes.FAULT
         if now >= reporter.next_due:
             stats = reporter.take()
             link.publish_transient(topics.stats, stats.to_payload())
             notify(f"STATUS={sum(stats.frames.values())} frames, outbox {stats.outbox_depth}")
     return exitcodes.OK
+
+
+def _metrics(config: LeptonConfig) -> Metrics | None:
+    if config.health.listen is None:
+        return None
+    from lepton.edge.service.metrics import Metrics  # prometheus_client only when asked for
+
+    return Metrics()
+
+
+def _start_health(
+    config: LeptonConfig,
+    metrics: Metrics | None,
+    workers: list[CaptureWorker],
+    pipeline: Pipeline,
+    outbox: Outbox,
+    sender: OutboxSender,
+    alarms: Alarms,
+    watchdog: Watchdog,
+    reporter: _StatsReporter,
+) -> HealthServer | None:
+    listen = config.health.listen
+    if listen is None or metrics is None:
+        return None
+    from lepton.edge.service.health_server import HealthServer
+    from lepton.edge.service.metrics import LiveParts
+
+    metrics.watch(
+        LiveParts(workers, pipeline, outbox, lambda: sender.delivered, alarms, watchdog, lambda: reporter.fps)
+    )
+    server = HealthServer(listen, metrics, watchdog)
+    server.start()
+    return server
 
 
 def _drain(outbox: Outbox, timeout_s: float, sender: OutboxSender) -> None:

@@ -36,7 +36,7 @@ from lepton.edge.events.snapshots import RenderedSnapshot, SnapshotStore
 from lepton.edge.events.tracker import DefectTracker, EventDraft, FrameObservation
 from lepton.edge.outbox.delivery_clock import DeliveryClock
 from lepton.edge.outbox.store import Outbox, OutboxFullError
-from lepton.edge.service.capture import Captured, CaptureWorker, EndOfStream, Prepare
+from lepton.edge.service.capture import Captured, CaptureWorker, EndOfStream, Paused, Prepare
 from lepton.edge.sources.base import Frame
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ class PipelineParts:
     """Most frames per engine call: the bundle's limit, or less where larger batches cost more."""
     delivery_clock: DeliveryClock = field(default_factory=DeliveryClock)
     """Started here when an event is committed, stopped by the sender on its PUBACK."""
+    observe_stage: Callable[[str, float], None] | None = None
+    """Called with each stage's time per frame (s) after every batch: the metrics' histograms."""
 
 
 class Pipeline:
@@ -94,6 +96,15 @@ class Pipeline:
         self._ahead: dict[str, tuple[str, Future[RenderedSnapshot]]] = {}
         """Per camera: the event id a snapshot is being rendered for, ahead of its confirmation."""
         self.stats = PipelineStats()
+        self.frames_total: dict[str, int] = dict.fromkeys(self._workers, 0)
+        """Frames inferred since start, per camera (the metrics' counter; stats reset per period)."""
+        self.events_total = 0
+        self.last_infer_mono = time.monotonic()
+        """When the engine last returned (monotonic s), for the watchdog."""
+        self.last_step_mono = time.monotonic()
+        """When the inference loop last turned (monotonic s), for the watchdog."""
+        self.infer_started_mono: float | None = None
+        """When the engine call in progress began; None between calls."""
         self.source_errors: list[LeptonError] = []
         self._stats_lock = threading.Lock()
 
@@ -112,23 +123,28 @@ class Pipeline:
         if batch:
             self._process(batch)
         for camera, end in ends:
-            self._end_camera(camera, end)
+            if isinstance(end, Paused):
+                self._close_open_events(camera)
+            else:
+                self._end_camera(camera, end)
         did_work = bool(batch or ends)
         if not did_work:
             self._frames_ready.wait(timeout_s)
             self._frames_ready.clear()
+        now = time.monotonic()
+        self.last_step_mono = now
         with self._stats_lock:
-            self.stats.last_progress_mono = time.monotonic()
+            self.stats.last_progress_mono = now
         return did_work
 
-    def _take_waiting(self) -> tuple[list[Captured], list[tuple[str, EndOfStream]]]:
+    def _take_waiting(self) -> tuple[list[Captured], list[tuple[str, EndOfStream | Paused]]]:
         """Up to ``batch_max`` waiting frames, cameras in turn from a rotating first one (fair)."""
         cameras = [c for c in self._workers if c not in self._ended]
         if not cameras:
             return [], []
         self._first = (self._first + 1) % len(cameras)
         batch: list[Captured] = []
-        ends: list[tuple[str, EndOfStream]] = []
+        ends: list[tuple[str, EndOfStream | Paused]] = []
         for camera in cameras[self._first :] + cameras[: self._first]:
             worker = self._workers[camera]
             while len(batch) < self._max_batch:
@@ -136,7 +152,7 @@ class Pipeline:
                     item = worker.queue.get_nowait()
                 except queue.Empty:
                     break
-                if isinstance(item, EndOfStream):
+                if isinstance(item, (EndOfStream, Paused)):
                     ends.append((camera, item))  # after this camera's frames in the batch
                     break
                 batch.append(item)
@@ -147,7 +163,9 @@ class Pipeline:
         t0 = time.perf_counter()
         tensors = [c.tensor if c.tensor is not None else p.prepare(c.frame) for c in batch]
         t1 = time.perf_counter()
+        self.infer_started_mono = time.monotonic()
         outputs = p.engine.infer(tensors[0] if len(tensors) == 1 else np.concatenate(tensors))
+        self.last_infer_mono, self.infer_started_mono = time.monotonic(), None
         t2 = time.perf_counter()
         verdicts = p.decoder.decode(outputs)
         t3 = time.perf_counter()
@@ -168,10 +186,14 @@ class Pipeline:
             s = self.stats
             for captured in batch:
                 s.frames[captured.frame.camera] += 1
+                self.frames_total[captured.frame.camera] += 1
             s.batches += 1
             durations = (preprocess_s, t2 - t1, t3 - t2, t4 - t3)
             for stage, dt in zip(STAGES, durations, strict=True):
                 s.stage_s[stage] += dt
+        if p.observe_stage is not None:
+            for stage, dt in zip(STAGES, durations, strict=True):
+                p.observe_stage(stage, dt / len(batch))
 
     def _commit(
         self,
@@ -195,6 +217,7 @@ class Pipeline:
                 continue
             with self._stats_lock:
                 self.stats.events += 1
+                self.events_total += 1
             log.info("camera %s: %s %s %s", camera, draft.type, draft.findings[0].label, draft.event_id)
         if drafts and self._on_commit is not None:
             self._on_commit()
@@ -215,6 +238,11 @@ class Pipeline:
         self._ended.add(camera)
         if end.error is not None:
             self.source_errors.append(end.error)
+        self._close_open_events(camera)
+
+    def _close_open_events(self, camera: str) -> None:
+        """The camera ended, froze or went blind: its open occurrence gets its ``end`` now."""
+        self._ahead.pop(camera, None)
         last = self._last.get(camera)
         if last is not None:
             drafts = self._trackers[camera].flush(last.seq, last.captured_at_ms)

@@ -23,13 +23,17 @@ def notify(message: str) -> bool:
     return True
 
 
-def watchdog_interval_s() -> float | None:
-    """Half the watchdog period systemd asked for (ping twice per period), or None."""
+def watchdog_usec() -> int | None:
+    """The watchdog period systemd asked of this process (``WatchdogSec=``), or None.
+
+    As sd_watchdog_enabled(3): ``WATCHDOG_PID``, when set, must be our pid (a child that
+    inherited the environment must not ping for its parent).
+    """
     usec = os.environ.get("WATCHDOG_USEC")
     pid = os.environ.get("WATCHDOG_PID")
     if not usec or (pid and int(pid) != os.getpid()):
         return None
-    return int(usec) / 2_000_000
+    return int(usec)
 
 
-__all__ = ["notify", "watchdog_interval_s"]
+__all__ = ["notify", "watchdog_usec"]

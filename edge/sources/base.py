@@ -11,7 +11,17 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-SourceState = Literal["starting", "streaming", "reconnecting", "stalled", "ended"]
+from lepton.edge.errors import SourceError
+
+SourceState = Literal[
+    "connecting", "streaming", "reconnecting", "stalled", "frozen", "blind", "ended", "stopped"
+]
+"""What a camera is doing, as published on ``<prefix>/<camera>/status`` (see ``edge/README.md``)."""
+
+FAULT_STATES: frozenset[SourceState] = frozenset({"reconnecting", "stalled", "frozen", "blind"})
+"""States that raise the camera's alarm ``camera_<state>:<camera>``. Not ``connecting`` (start-up),
+``stopped`` (a clean stop) nor ``ended``: only a recording ends, and that is its normal end (a
+live camera whose stream ends is ``reconnecting``)."""
 
 
 @dataclass(frozen=True)
@@ -28,15 +38,44 @@ class Frame:
     """Owned by the pipeline once captured: a snapshot draws its finding on it, after inference."""
 
 
+class SourceUnavailableError(SourceError):
+    """A live source cannot be opened or read right now; the capture worker retries it.
+
+    Raised by ``open`` and ``read`` of a live source (camera unplugged, stream server gone,
+    read timed out); never reaches the CLI. The message leaves the camera out: it becomes
+    the ``error`` of that camera's status, and its alarm and log line name the camera. A
+    recording raises plain ``SourceError``: a file that cannot be decoded will not decode on
+    the next try either.
+    """
+
+
+@dataclass(frozen=True)
+class CallBounds:
+    """How long a live source's ``open`` and ``read`` may block: its own timeouts.
+
+    A call blocked well past its bound means the driver ignored the timeout (OpenCV cannot
+    interrupt a blocked read): the capture thread is wedged and only a restart helps.
+    """
+
+    open_s: float
+    read_s: float
+
+
 class FrameSource(abc.ABC):
     """A camera or a recording. Constructors are cheap; ``open`` takes the device.
 
     ``read`` returns the next frame, or None when a finite source has ended. A live
-    source never returns None: it reconnects and reports its state instead.
+    source (``live``) raises ``SourceUnavailableError`` from ``open`` or ``read`` instead;
+    the capture worker reports the state, backs off and calls ``open`` again, in its
+    own thread, so one dead camera delays neither the others nor start-up.
     """
 
     live: bool = False
-    """Live sources drop the oldest frame when inference lags; files wait for it."""
+    """Live sources drop the oldest frame when inference lags, reconnect, and are watched
+    for stalls, frozen and blind pictures; files wait for inference and end."""
+
+    bounds: CallBounds | None = None
+    """Set by sources whose calls can block on a device or network (live cameras)."""
 
     @property
     def paced(self) -> bool:
@@ -48,7 +87,6 @@ class FrameSource(abc.ABC):
 
     def __init__(self, camera: str) -> None:
         self.camera = camera
-        self.state: SourceState = "starting"
         self._stop_requested = threading.Event()
         self._seq = 0
 
@@ -85,4 +123,4 @@ class FrameSource(abc.ABC):
         self.close()
 
 
-__all__ = ["Frame", "FrameSource", "SourceState"]
+__all__ = ["FAULT_STATES", "CallBounds", "Frame", "FrameSource", "SourceState", "SourceUnavailableError"]

@@ -1,19 +1,20 @@
 """A live camera through OpenCV: RTSP/HTTP streams via FFmpeg, USB cameras via V4L2.
 
 Opening and reading are bounded by timeouts (OpenCV's defaults are 30 s, and older builds
-could block forever); a failed open or read moves the camera to ``reconnecting`` and the
-source retries with jittered back-off. ``read`` only returns None once the source is closed.
+could block forever). A failed open or read raises ``SourceUnavailableError``; the capture
+worker (``edge/service/capture.py``) reports the camera's state, backs off with jitter and
+opens it again, so this class holds no retry loop and no state of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 
 import cv2
 
-from lepton.edge.backoff import Backoff
-from lepton.edge.sources.base import Frame, FrameSource
+from lepton.edge.sources.base import CallBounds, Frame, FrameSource, SourceUnavailableError
 from lepton.edge.sources.configs import CameraSourceConfig
 
 log = logging.getLogger(__name__)
@@ -24,65 +25,59 @@ class CameraSource(FrameSource):
 
     def __init__(self, config: CameraSourceConfig) -> None:
         super().__init__(config.camera)
-        self._config = config
+        self.config = config
+        self.bounds = CallBounds(open_s=config.open_timeout_s, read_s=config.read_timeout_s)
         self._capture: cv2.VideoCapture | None = None
-        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
 
-    def _connect(self) -> cv2.VideoCapture | None:
-        uri = self._config.uri
+    def _connect(self) -> cv2.VideoCapture:
+        uri = self.config.uri
         if uri.startswith("/dev/"):
             # V4L2 has no open/read timeout property; OpenCV reads this once per process.
-            os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", str(int(self._config.read_timeout_s)))
-            capture = cv2.VideoCapture(uri, cv2.CAP_V4L2)
-        else:
-            # Open-only properties: they must be passed to the constructor, not set() later.
-            params = [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-                int(self._config.open_timeout_s * 1000),
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-                int(self._config.read_timeout_s * 1000),
-            ]
-            if self._config.decode_threads:
-                params += [cv2.CAP_PROP_N_THREADS, self._config.decode_threads]
-            capture = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)
-        if capture.isOpened():
-            return capture
-        capture.release()
-        return None
+            os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", str(int(self.config.read_timeout_s)))
+            return cv2.VideoCapture(uri, cv2.CAP_V4L2)
+        # Open-only properties: they must be passed to the constructor, not set() later.
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            int(self.config.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            int(self.config.read_timeout_s * 1000),
+        ]
+        if self.config.decode_threads:
+            params += [cv2.CAP_PROP_N_THREADS, self.config.decode_threads]
+        return cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)
 
     def open(self) -> None:
-        # Never fail start-up on a missing camera: the box must come up and report it.
-        self._capture = self._connect()
-        self.state = "streaming" if self._capture is not None else "reconnecting"
-        if self._capture is None:
-            log.warning("camera %s: cannot open %s; will keep retrying", self.camera, self._config.uri)
+        """Connect, or raise ``SourceUnavailableError`` saying why as far as OpenCV lets us know."""
+        self.close()
+        started = time.monotonic()
+        capture = self._connect()
+        if capture.isOpened():
+            self._capture = capture
+            return
+        capture.release()
+        elapsed_s = time.monotonic() - started
+        # OpenCV reports no cause; the time it took tells a silent server from a refusal.
+        why = (
+            f"no answer within open_timeout_s ({self.config.open_timeout_s:g} s)"
+            if elapsed_s >= self.config.open_timeout_s * 0.9
+            else "refused, not found or not a video stream"
+        )
+        raise SourceUnavailableError(f"cannot open {self.config.uri}: {why}")
 
-    def read(self) -> Frame | None:
-        while not self._stop_requested.is_set():
-            if self._capture is None:
-                delay = self._backoff.next_delay_s()
-                self.state = "reconnecting"
-                if self._stop_requested.wait(delay):
-                    break
-                self._capture = self._connect()
-                if self._capture is None:
-                    log.warning("camera %s: reconnect failed; next try within %.0f s", self.camera, delay * 2)
-                    continue
-                log.info("camera %s: reconnected", self.camera)
-            ok, image = self._capture.read()
-            if not ok or image is None:
-                log.warning("camera %s: read failed or timed out; reconnecting", self.camera)
-                self.state = "stalled"
-                self._capture.release()
-                self._capture = None
-                continue
-            self._backoff.reset()
-            self.state = "streaming"
-            return self._stamp(image)
-        return None
+    def read(self) -> Frame:
+        """The next frame, or ``SourceUnavailableError`` when the stream failed or timed out."""
+        if self._capture is None:
+            raise SourceUnavailableError("read before open")
+        ok, image = self._capture.read()
+        if not ok or image is None:
+            self.close()
+            raise SourceUnavailableError(
+                f"stream {self.config.uri} ended or sent nothing for "
+                f"read_timeout_s ({self.config.read_timeout_s:g} s)"
+            )
+        return self._stamp(image)
 
     def close(self) -> None:
-        self.request_stop()
         if self._capture is not None:
             self._capture.release()
             self._capture = None

@@ -64,10 +64,53 @@ class CameraSourceConfig(StrictModel):
         "the usual camera streams and adds no frame delay; each camera decodes on its own thread.",
     )
 
+    stall_after_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="No frame for this long: the camera is 'stalled' (reported while the read still "
+        "waits for read_timeout_s, which then ends in 'reconnecting').",
+    )
+    frozen_after_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Frames identical for this long: the camera is 'frozen' (a hung encoder, a "
+        "stream repeating its last picture); 0 turns the check off.",
+    )
+    frozen_diff_max: float = Field(
+        default=0.05,
+        ge=0,
+        description="Largest mean absolute difference between consecutive frames (grey levels, on a "
+        "32x24 grey thumbnail) that still counts as identical. A live sensor's noise stays above "
+        "it even on a still scene; repeated frames give 0.",
+    )
+    blind_after_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Picture black, saturated or featureless for this long: the camera is 'blind' "
+        "(covered lens, lights off, iris open); 0 turns the check off.",
+    )
+    blind_dark_max: float = Field(
+        default=16.0, ge=0, le=255, description="Mean grey level at or below which a frame counts as black."
+    )
+    blind_bright_min: float = Field(
+        default=240.0,
+        ge=0,
+        le=255,
+        description="Mean grey level at or above which a frame counts as saturated.",
+    )
+    blind_contrast_max: float = Field(
+        default=2.0,
+        ge=0,
+        description="Standard deviation of the 32x24 grey thumbnail at or below which a frame counts as "
+        "featureless (uniform); a plain belt under even light stays above it.",
+    )
+
     @model_validator(mode="after")
     def _reconnect_range(self) -> CameraSourceConfig:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        if self.blind_dark_max >= self.blind_bright_min:
+            raise ValueError("blind_dark_max must be below blind_bright_min")
         return self
 
 

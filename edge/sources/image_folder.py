@@ -41,13 +41,11 @@ class ImageFolderSource(FrameSource):
             )
         if self._config.realtime:
             self._pacer = FramePacer(self._config.fps)
-        self.state = "streaming"
 
     def read(self) -> Frame | None:
         while True:
             if self._index >= len(self._paths):
                 if not self._config.loop:
-                    self.state = "ended"
                     return None
                 self._index = 0
             path = self._paths[self._index]

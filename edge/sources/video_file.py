@@ -56,7 +56,6 @@ class VideoFileSource(FrameSource):
         self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         if self._config.realtime:
             self._pacer = FramePacer(self.fps or 25.0)
-        self.state = "streaming"
         log.info("camera %s: playing %s at %.1f fps", self.camera, self._config.path, self.fps)
 
     def read(self) -> Frame | None:
@@ -71,7 +70,6 @@ class VideoFileSource(FrameSource):
                 self._capture = self._open_capture()
                 ok, image = self._capture.read()
             if not ok or image is None:
-                self.state = "ended"
                 return None
         if self._pacer is not None:
             self._pacer.wait()
