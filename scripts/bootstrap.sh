@@ -32,8 +32,8 @@ PY
     echo "$WANT" > "$STAMP"
 fi
 
-# Tests start their own brokers, but they need the binary.
-if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
-    echo "bootstrap: installing mosquitto"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+# Tests start their own brokers and camera streams (ffmpeg serving MJPEG), but they need the binaries.
+if { ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; } || ! command -v ffmpeg >/dev/null 2>&1; then
+    echo "bootstrap: installing mosquitto and ffmpeg"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients ffmpeg >/dev/null
 fi
