@@ -149,7 +149,6 @@ class CaptureWorker:
         """Ask the thread to finish, and report ``stopped`` now: even a wedged camera's
         retained ``streaming`` must not outlive a clean stop."""
         self._stop.set()
-        self.source.request_stop()
         with self._lock:
             if self.state != "ended" and not self._stopped:
                 self.state = "stopped"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -87,7 +86,6 @@ class FrameSource(abc.ABC):
 
     def __init__(self, camera: str) -> None:
         self.camera = camera
-        self._stop_requested = threading.Event()
         self._seq = 0
 
     def _stamp(self, image: npt.NDArray[Any]) -> Frame:
@@ -101,10 +99,6 @@ class FrameSource(abc.ABC):
         )
         self._seq += 1
         return frame
-
-    def request_stop(self) -> None:
-        """Ask a blocked ``read`` to give up soon; safe from any thread (``close`` is not)."""
-        self._stop_requested.set()
 
     @abc.abstractmethod
     def open(self) -> None: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,16 +29,18 @@ from lepton.edge.mqtt.sender import OutboxSender
 from lepton.edge.mqtt.topics import Topics
 from lepton.edge.outbox.delivery_clock import DeliveryClock
 from lepton.edge.outbox.store import Outbox
-from lepton.edge.preprocess import preprocess
+from lepton.edge.preprocess import Tensor, preprocess
 from lepton.edge.service.capture import CaptureWorker
 from lepton.edge.service.health_server import HealthServer
 from lepton.edge.service.metrics import LiveParts, Metrics
 from lepton.edge.service.pipeline import Pipeline, PipelineParts
 from lepton.edge.service.watchdog import Watchdog
+from lepton.edge.sources.base import Frame
 from lepton.edge.sources.configs import FileSourceConfig
 from lepton.edge.sources.video_file import VideoFileSource
 from tests.conftest import MODELS
 from tests.support.mosquitto import Broker
+from tests.support.polling import wait_until
 from tests.support.videos import GRAY, write_color_video
 
 
@@ -59,7 +62,7 @@ class Daemon:
         )
         self.sender = OutboxSender(self.outbox, self.link, 20, OutboxConfig(), self.alarms, DeliveryClock())
 
-        def prepare(frame):  # type: ignore[no-untyped-def]
+        def prepare(frame: Frame) -> Tensor:
             return preprocess(frame.image, manifest.preprocess, manifest.input)
 
         self.worker = CaptureWorker(source, prepare, lambda _change: None, threading.Event())
@@ -137,9 +140,15 @@ def test_healthz_is_200_while_every_part_runs_and_503_naming_the_one_that_stoppe
 def test_an_inference_loop_that_stopped_turning_stops_the_pings(daemon: Daemon) -> None:
     daemon.link.start()
     daemon.sender.start()
-    now = daemon.pipeline.last_step_mono
+    wait_until(lambda: daemon.worker.last_put_mono is not None, 10, "a frame handed over")
+    now = max(daemon.pipeline.last_step_mono, daemon.worker.last_put_mono or 0.0)
     assert daemon.watchdog.check(now + 1.0).ok
-    # the same parts, seen a period later without the loop having turned
+    # the same parts, seen a period later: the loop never turned, the frame was never inferred
     health = daemon.watchdog.check(now + daemon.watchdog.period_s + 1.0)
     assert not health.ok
     assert any(r.startswith("the inference loop has not turned for") for r in health.reasons)
+    assert any(r.endswith("still waits for the engine") for r in health.reasons)
+    # once the loop has run the engine on what waited, all is well again
+    while daemon.pipeline.step(timeout_s=0.0):
+        pass
+    assert daemon.watchdog.check(time.monotonic()).ok
