@@ -68,7 +68,8 @@ class CameraSourceConfig(StrictModel):
         default=3.0,
         gt=0,
         description="No frame for this long: the camera is 'stalled' (reported while the read still "
-        "waits for read_timeout_s, which then ends in 'reconnecting').",
+        "waits for read_timeout_s, which then ends in 'reconnecting'). Keep it above the camera's "
+        "frame interval: a triggered camera sending a frame every few seconds needs more.",
     )
     frozen_after_s: float = Field(
         default=10.0,
