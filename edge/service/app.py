@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 from lepton.edge import exitcodes
 from lepton.edge.alarms import Alarms
@@ -34,24 +33,23 @@ from lepton.edge.events.snapshots import SnapshotStore
 from lepton.edge.events.tracker import DefectTracker
 from lepton.edge.mqtt.link import MqttLink
 from lepton.edge.mqtt.sender import OutboxSender
-from lepton.edge.mqtt.status import CameraStatus, DeviceState, DeviceStatus, LatencyStats, Stats
+from lepton.edge.mqtt.status import DeviceState, DeviceStatus, LatencyStats, Stats
 from lepton.edge.mqtt.topics import Topics, default_prefix
 from lepton.edge.outbox.delivery_clock import DeliveryClock, LatencySummary
 from lepton.edge.outbox.store import Outbox
 from lepton.edge.preprocess import Tensor, preprocess
-from lepton.edge.service.capture import CameraState, CaptureWorker, Prepare
+from lepton.edge.service.camera_status import CameraStatusPublisher
+from lepton.edge.service.capture import CaptureWorker, Prepare
+from lepton.edge.service.health_server import HealthServer
 from lepton.edge.service.malloc_tuning import keep_freed_frames
+from lepton.edge.service.metrics import LiveParts, Metrics
 from lepton.edge.service.pipeline import STAGES, Pipeline, PipelineParts
 from lepton.edge.service.sd_notify import notify, watchdog_usec
 from lepton.edge.service.watchdog import Watchdog
-from lepton.edge.sources.base import FAULT_STATES, Frame
+from lepton.edge.sources.base import Frame
 from lepton.edge.sources.configs import CameraSourceConfig
 from lepton.edge.sources.registry import create_source
 from lepton.edge.version import __version__
-
-if TYPE_CHECKING:
-    from lepton.edge.service.health_server import HealthServer
-    from lepton.edge.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -143,44 +141,14 @@ def _start_link(config: LeptonConfig, topics: Topics, status: _StatusBook, alarm
     return link
 
 
-def camera_alarm(state: str, camera: str) -> str:
-    """The alarm code of a camera fault state, e.g. ``camera_stalled:cam1``."""
-    return f"camera_{state}:{camera}"
-
-
 def _open_sources(
     config: LeptonConfig,
     prepare: Prepare,
-    link: MqttLink,
-    topics: Topics,
-    alarms: Alarms,
+    on_state: CameraStatusPublisher,
     ready: threading.Event,
 ) -> list[CaptureWorker]:
     """Recordings are opened here (an undecodable file fails before READY); cameras connect
     in their capture threads once started."""
-
-    def on_state(change: CameraState) -> None:
-        camera, state = change.camera, change.state
-        if state == "reconnecting" and change.next_try_ms is not None:
-            wait_s = max(0.0, change.next_try_ms / 1000.0 - time.time())
-            log.warning("camera %s: %s; reconnecting in %.1f s", camera, change.error, wait_s)
-        else:
-            log.info("camera %s: %s%s", camera, state, f": {change.error}" if change.error else "")
-        payload = CameraStatus(
-            state=state,
-            camera=camera,
-            since_ms=change.since_ms,
-            error=change.error,
-            next_try_ms=change.next_try_ms,
-        ).to_payload()
-        link.publish_retained(topics.camera_status(camera), payload)
-        for fault in FAULT_STATES - {state}:
-            alarms.clear(camera_alarm(fault, camera))
-        if state in FAULT_STATES:
-            alarms.raise_alarm(
-                camera_alarm(state, camera), f"camera {camera} {state}: {change.error or 'no detail'}"
-            )
-
     workers = []
     for source_config in config.sources:
         source = create_source(source_config)
@@ -210,13 +178,13 @@ def run_daemon(config: LeptonConfig) -> int:
     sender.start()
 
     manifest = served.manifest
-    metrics = _metrics(config)
+    metrics = Metrics() if config.health.listen is not None else None
 
     def prepare(frame: Frame) -> Tensor:
         return preprocess(frame.image, manifest.preprocess, manifest.input)
 
     frames_ready = threading.Event()
-    workers = _open_sources(config, prepare, link, topics, alarms, frames_ready)
+    workers = _open_sources(config, prepare, CameraStatusPublisher(link, topics, alarms), frames_ready)
     score_min = config.events.score_min
     if score_min is None:
         score_min = served.manifest.thresholds.score_min
@@ -247,7 +215,12 @@ def run_daemon(config: LeptonConfig) -> int:
         config.service.capture_grace_s,
         watchdog_usec(),
     )
-    health = _start_health(config, metrics, workers, pipeline, outbox, sender, alarms, watchdog, reporter)
+    health = None
+    if metrics is not None and config.health.listen is not None:
+        delivered, fps = (lambda: sender.delivered), (lambda: reporter.fps)
+        metrics.watch(LiveParts(workers, pipeline, outbox, delivered, alarms, watchdog, fps))
+        health = HealthServer(config.health.listen, metrics, watchdog)
+        health.start()
     for worker in workers:
         worker.start()
     watchdog.start()
@@ -369,39 +342,6 @@ def _main_loop(
             link.publish_transient(topics.stats, stats.to_payload())
             notify(f"STATUS={sum(stats.frames.values())} frames, outbox {stats.outbox_depth}")
     return exitcodes.OK
-
-
-def _metrics(config: LeptonConfig) -> Metrics | None:
-    if config.health.listen is None:
-        return None
-    from lepton.edge.service.metrics import Metrics  # prometheus_client only when asked for
-
-    return Metrics()
-
-
-def _start_health(
-    config: LeptonConfig,
-    metrics: Metrics | None,
-    workers: list[CaptureWorker],
-    pipeline: Pipeline,
-    outbox: Outbox,
-    sender: OutboxSender,
-    alarms: Alarms,
-    watchdog: Watchdog,
-    reporter: _StatsReporter,
-) -> HealthServer | None:
-    listen = config.health.listen
-    if listen is None or metrics is None:
-        return None
-    from lepton.edge.service.health_server import HealthServer
-    from lepton.edge.service.metrics import LiveParts
-
-    metrics.watch(
-        LiveParts(workers, pipeline, outbox, lambda: sender.delivered, alarms, watchdog, lambda: reporter.fps)
-    )
-    server = HealthServer(listen, metrics, watchdog)
-    server.start()
-    return server
 
 
 def _drain(outbox: Outbox, timeout_s: float, sender: OutboxSender) -> None:
