@@ -3,11 +3,14 @@
 A stream can deliver frames at full rate and still show nothing useful: an encoder that
 repeats its last picture (frozen), a covered lens, the lights off or a saturated sensor
 (blind). Inference on such frames is wasted, and a defect frozen on screen would stay
-"open" forever. One ``cv2.resize`` with area averaging (about 0.1 ms for 640x480) gives a
-thumbnail whose mean and standard deviation say black, saturated or uniform, and whose mean
-absolute difference to the previous one says identical; averaging 20x20 pixels into one
-also keeps sensor noise out of the blind test. A condition must last its ``*_after_s``
-without a break before it is reported, and one good frame ends it.
+"open" forever. A 32x24 grey thumbnail says it: its mean and standard deviation say black,
+saturated or uniform, and its mean absolute difference to the previous one says identical.
+It is made from a 128x96 nearest-pixel sample averaged 4x4, so it costs the same for any
+frame size (about 0.2 ms where area-averaging a whole 640x480 frame took 1.6 ms and 1080p
+8.7 ms, in one run on the shared 2-core dev box), and each value still averages 16 pixels,
+which keeps sensor noise out of the blind test while leaving a live sensor's frames
+measurably different. A condition must last its ``*_after_s`` without a break before it
+is reported, and one good frame ends it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from lepton.edge.sources.configs import CameraSourceConfig
 THUMBNAIL_SIZE = (32, 24)
 """Width x height: 4:3 like most cameras; coarse enough to be cheap and noise-free."""
 
+SAMPLE_SIZE = (128, 96)
+"""The nearest-pixel sample the thumbnail averages: 4x4 samples per thumbnail value."""
+
 PictureVerdict = Literal["streaming", "frozen", "blind"]
 
 
@@ -35,8 +41,9 @@ class PictureReport:
 
 
 def thumbnail(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-    """The frame as a 32x24 grey float thumbnail: each value is the mean of its area."""
-    small = cv2.resize(image, THUMBNAIL_SIZE, interpolation=cv2.INTER_AREA)
+    """The frame as a 32x24 grey float thumbnail: each value is the mean of 16 sampled pixels."""
+    sample = cv2.resize(image, SAMPLE_SIZE, interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(sample, THUMBNAIL_SIZE, interpolation=cv2.INTER_AREA)
     if small.ndim == 3:
         small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     return np.asarray(small, dtype=np.float32)
@@ -94,4 +101,4 @@ class PictureChecks:
         return since_ns is not None and now_ns - since_ns >= after_s * 1e9
 
 
-__all__ = ["THUMBNAIL_SIZE", "PictureChecks", "PictureReport", "PictureVerdict", "thumbnail"]
+__all__ = ["SAMPLE_SIZE", "THUMBNAIL_SIZE", "PictureChecks", "PictureReport", "PictureVerdict", "thumbnail"]
