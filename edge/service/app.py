@@ -219,7 +219,7 @@ def run_daemon(config: LeptonConfig) -> int:
     if metrics is not None and config.health.listen is not None:
         delivered, fps = (lambda: sender.delivered), (lambda: reporter.fps)
         metrics.watch(LiveParts(workers, pipeline, outbox, delivered, alarms, watchdog, fps))
-        health = HealthServer(config.health.listen, metrics, watchdog)
+        health = HealthServer(config.health.listen, metrics, lambda: watchdog.health)
         health.start()
     for worker in workers:
         worker.start()

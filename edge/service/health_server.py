@@ -12,13 +12,14 @@ import json
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lepton.edge.errors import ConfigError
 from lepton.edge.service.metrics import Metrics
-from lepton.edge.service.watchdog import Watchdog
+from lepton.edge.service.watchdog import Health
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,10 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 
 class HealthServer:
-    def __init__(self, listen: str, metrics: Metrics, watchdog: Watchdog) -> None:
+    def __init__(self, listen: str, metrics: Metrics, health: Callable[[], Health]) -> None:
+        """``health``: the watchdog's latest verdict (``lambda: watchdog.health``)."""
         host, port = split_listen(listen)
-        metrics_, watchdog_ = metrics, watchdog
+        metrics_, health_ = metrics, health
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -40,7 +42,7 @@ class HealthServer:
                 if path == "/metrics":
                     self._reply(200, CONTENT_TYPE_LATEST, generate_latest(metrics_.registry))
                 elif path == "/healthz":
-                    health = watchdog_.health
+                    health = health_()
                     body = {"ok": health.ok, "reasons": list(health.reasons)}
                     self._reply(200 if health.ok else 503, "application/json", json.dumps(body).encode())
                 else:

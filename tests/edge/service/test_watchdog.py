@@ -108,7 +108,7 @@ def test_healthz_is_200_while_every_part_runs_and_503_naming_the_one_that_stoppe
             [daemon.worker], daemon.pipeline, daemon.outbox, lambda: 0, daemon.alarms, daemon.watchdog, dict
         )
     )
-    server = HealthServer("127.0.0.1:0", metrics, daemon.watchdog)
+    server = HealthServer("127.0.0.1:0", metrics, lambda: daemon.watchdog.health)
     server.start()
     base = f"http://127.0.0.1:{server.port}"
     try:
