@@ -149,13 +149,16 @@ def _open_sources(
 ) -> list[CaptureWorker]:
     """Recordings are opened here (an undecodable file fails before READY); cameras connect
     in their capture threads once started."""
+    cameras = [c for c in config.sources if isinstance(c, CameraSourceConfig)]
     workers = []
     for source_config in config.sources:
         source = create_source(source_config)
         if not source.live:
             source.open()  # a file that cannot be decoded fails here, before READY
         camera = source_config if isinstance(source_config, CameraSourceConfig) else None
-        workers.append(CaptureWorker(source, prepare, on_state, ready, camera=camera))
+        # OpenCV opens one camera at a time: an open may first wait for all the others'
+        queue_s = sum(c.open_timeout_s for c in cameras if c is not camera)
+        workers.append(CaptureWorker(source, prepare, on_state, ready, camera=camera, open_queue_s=queue_s))
     return workers
 
 

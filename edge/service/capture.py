@@ -116,8 +116,15 @@ class CaptureWorker:
         ready: threading.Event,
         queue_frames: int = 4,
         camera: CameraSourceConfig | None = None,
+        open_queue_s: float = 0.0,
     ) -> None:
-        """``camera``: a live camera's settings (back-off, stall, picture checks); None for recordings."""
+        """``camera``: a live camera's settings (back-off, stall, picture checks); None for recordings.
+
+        ``open_queue_s``: how long an open may wait for the other cameras' opens before its own
+        starts. OpenCV's FFmpeg backend opens one capture at a time, process-wide (a mutex in
+        ``CvCapture_FFMPEG::open``), so an open waits up to the others' open timeouts: that wait
+        is not a wedged driver.
+        """
         self.source = source
         self._prepare = prepare
         self.queue: queue.Queue[QueueItem] = queue.Queue(maxsize=queue_frames)
@@ -134,6 +141,7 @@ class CaptureWorker:
         self.last_put_mono: float | None = None
         """When a frame was last handed to the inference queue (monotonic s)."""
         self._call: _Call | None = None
+        self._open_queue_s = open_queue_s
         self._checks = PictureChecks(camera) if camera is not None else None
         self._backoff = (
             Backoff(camera.reconnect_min_s, camera.reconnect_max_s) if camera is not None else None
@@ -186,7 +194,7 @@ class CaptureWorker:
             return None
         return (
             f"camera {self.source.camera}: {call.what} blocked for {now_mono - call.started_mono:.0f} s, "
-            f"past its {call.bound_s:g} s timeout and service.capture_grace_s ({grace_s:g} s); "
+            f"past the {call.bound_s:g} s its timeouts allow and service.capture_grace_s ({grace_s:g} s); "
             "the driver ignored the timeout and cannot be interrupted"
         )
 
@@ -287,7 +295,7 @@ class CaptureWorker:
         assert bounds is not None, "a live source declares its call bounds"
         while not self._stop.is_set():
             try:
-                self._bounded("open", bounds.open_s, self.source.open)
+                self._bounded("open", bounds.open_s + self._open_queue_s, self.source.open)
             except SourceUnavailableError as err:
                 self._wait_to_retry(err)
                 continue

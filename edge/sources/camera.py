@@ -4,13 +4,22 @@ Opening and reading are bounded by timeouts (OpenCV's defaults are 30 s, and old
 could block forever). A failed open or read raises ``SourceUnavailableError``; the capture
 worker (``edge/service/capture.py``) reports the camera's state, backs off with jitter and
 opens it again, so this class holds no retry loop and no state of its own.
+
+OpenCV's FFmpeg backend opens one capture at a time, process-wide (a mutex in
+``CvCapture_FFMPEG::open``): a server that accepts the connection and never answers would
+hold every other camera's (re)connection for its whole ``open_timeout_s``. An ``rtsp://``
+camera is therefore asked for ``OPTIONS`` first, outside that lock, and OpenCV opens it only
+once it answered. HTTP cameras get no such probe: many serve a single client, and the probe
+would take its place.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 
@@ -18,6 +27,41 @@ from lepton.edge.sources.base import CallBounds, Frame, FrameSource, SourceUnava
 from lepton.edge.sources.configs import CameraSourceConfig
 
 log = logging.getLogger(__name__)
+
+RTSP_PORT = 554
+
+
+def redact(uri: str) -> str:
+    """The URI as logs and status messages may show it: a password in it becomes ``***``."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def probe_rtsp(uri: str, timeout_s: float) -> None:
+    """Send ``OPTIONS`` and wait for the first byte of an answer; raise why not within ``timeout_s``."""
+    parts = urlsplit(uri)
+    deadline = time.monotonic() + timeout_s
+    request_uri = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))  # no credentials
+    request = f"OPTIONS {request_uri} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: lepton\r\n\r\n"
+    try:
+        with socket.create_connection(
+            (parts.hostname or "", parts.port or RTSP_PORT), timeout=timeout_s
+        ) as sock:
+            sock.sendall(request.encode())
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            if not sock.recv(1):
+                raise SourceUnavailableError(
+                    f"cannot open {redact(uri)}: the server closed the connection unanswered"
+                )
+    except TimeoutError as err:
+        raise SourceUnavailableError(
+            f"cannot open {redact(uri)}: no answer within open_timeout_s ({timeout_s:g} s)"
+        ) from err
+    except OSError as err:
+        raise SourceUnavailableError(f"cannot open {redact(uri)}: {err.strerror or err}") from err
 
 
 class CameraSource(FrameSource):
@@ -28,6 +72,7 @@ class CameraSource(FrameSource):
         self.config = config
         self.bounds = CallBounds(open_s=config.open_timeout_s, read_s=config.read_timeout_s)
         self._capture: cv2.VideoCapture | None = None
+        self._shown_uri = redact(config.uri)
 
     def _connect(self) -> cv2.VideoCapture:
         uri = self.config.uri
@@ -49,6 +94,8 @@ class CameraSource(FrameSource):
     def open(self) -> None:
         """Connect, or raise ``SourceUnavailableError`` saying why as far as OpenCV lets us know."""
         self.close()
+        if self.config.uri.startswith("rtsp://"):
+            probe_rtsp(self.config.uri, self.config.open_timeout_s)
         started = time.monotonic()
         capture = self._connect()
         if capture.isOpened():
@@ -62,7 +109,7 @@ class CameraSource(FrameSource):
             if elapsed_s >= self.config.open_timeout_s * 0.9
             else "refused, not found or not a video stream"
         )
-        raise SourceUnavailableError(f"cannot open {self.config.uri}: {why}")
+        raise SourceUnavailableError(f"cannot open {self._shown_uri}: {why}")
 
     def read(self) -> Frame:
         """The next frame, or ``SourceUnavailableError`` when the stream failed or timed out."""
@@ -72,7 +119,7 @@ class CameraSource(FrameSource):
         if not ok or image is None:
             self.close()
             raise SourceUnavailableError(
-                f"stream {self.config.uri} ended or sent nothing for "
+                f"stream {self._shown_uri} ended or sent nothing for "
                 f"read_timeout_s ({self.config.read_timeout_s:g} s)"
             )
         return self._stamp(image)

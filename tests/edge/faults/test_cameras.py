@@ -254,8 +254,11 @@ def test_black_stream_is_blind(tmp_path: Path, broker: Broker, servers: list[Mjp
         line.close()
 
 
-def test_silent_cameras_open_concurrently_and_never_hold_ready_back(tmp_path: Path, broker: Broker) -> None:
-    # three servers that accept TCP and never answer: each open waits its whole open_timeout_s
+def test_silent_cameras_open_concurrently_and_never_hold_ready_back(
+    tmp_path: Path, broker: Broker, servers: list[MjpegServer]
+) -> None:
+    # three RTSP servers that accept TCP and never answer (the case): each open waits its
+    # whole open_timeout_s, and must hold back neither READY nor the healthy MJPEG camera
     listeners = []
     for _ in range(3):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -263,16 +266,20 @@ def test_silent_cameras_open_concurrently_and_never_hold_ready_back(tmp_path: Pa
         sock.listen(8)
         listeners.append(sock)
     sources = [
-        camera(f"http://127.0.0.1:{s.getsockname()[1]}/cam.mjpg", name=f"cam{i}", open_timeout_s=120.0)
+        camera(f"rtsp://127.0.0.1:{s.getsockname()[1]}/stream1", name=f"cam{i}", open_timeout_s=120.0)
         for i, s in enumerate(listeners)
     ]
+    healthy = MjpegServer(MOVING, tmp_path / "ffmpeg.log").start()
+    servers.append(healthy)
+    sources.append(camera(healthy.url, name="good"))
     line = Line(tmp_path, broker, write_config(tmp_path, broker, sources))
     try:
         line.daemon.start()
         line.notify.wait_for("READY=1", 60)
+        line.wait_state("streaming", cam="good")  # the healthy camera does not wait for the others
         for i in range(3):
             line.wait_state("connecting", cam=f"cam{i}")
-        # READY came while every camera was still connecting (none has timed out)
+        # READY came, and the healthy camera streams, while the silent ones are still connecting
         assert all(len(line.statuses(f"cam{i}")) == 1 for i in range(3))
     finally:
         line.close()
