@@ -168,7 +168,7 @@ def test_outage_is_published_as_it_happens_and_a_clean_stop_says_stopped(
         assert 'lepton_stage_seconds_count{stage="infer"}' in metrics
 
         server.kill()  # the camera's server dies mid-stream
-        line.wait_state("reconnecting", after=up)
+        down = line.wait_state("reconnecting", after=up)
         seen = len(line.stats())
         wait_until(
             lambda: any(s["frames"] == {"cam1": 0} for s in line.stats()[seen:]),
@@ -177,6 +177,10 @@ def test_outage_is_published_as_it_happens_and_a_clean_stop_says_stopped(
         )
         pings = len(line.notify.received("WATCHDOG=1"))
         line.notify.wait_for("WATCHDOG=1", 10, count=pings + 1)
+
+        server.start()  # and comes back: the camera streams again without a daemon restart
+        line.wait_state("streaming", after=down)
+        wait_until(lambda: not line.device_alarms(), 10, "the camera alarm cleared again")
 
         line.daemon.stop()
         assert line.daemon.proc is not None and line.daemon.proc.returncode == 0, line.daemon.tail()
