@@ -91,7 +91,8 @@ def read_password(config: MqttConfig) -> SecretStr | None:
         ) from err
 
 
-def _tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    """The one TLS setup of every lepton MQTT client (the daemon, ``tail``)."""
     tls = config.tls
     if tls is None:
         return None
@@ -153,7 +154,7 @@ class MqttLink:
         if config.username is not None:
             password = read_password(config)
             self._client.username_pw_set(config.username, password.get_secret_value() if password else None)
-        context = _tls_context(config)
+        context = tls_context(config)
         if context is not None:
             self._client.tls_set_context(context)
         self._client.on_connect = self._on_connect
@@ -280,4 +281,4 @@ class MqttLink:
         self._thread.join(timeout=timeout_s)
 
 
-__all__ = ["ALARM_BROKER", "Ack", "MqttLink", "read_password"]
+__all__ = ["ALARM_BROKER", "Ack", "MqttLink", "read_password", "tls_context"]

@@ -47,10 +47,21 @@ class Topics:
         """Subscription filter for the events of every camera under this prefix."""
         return f"{self.prefix}/+/events"
 
+    @property
+    def all_camera_status(self) -> str:
+        """Subscription filter for the status of every camera under this prefix."""
+        return f"{self.prefix}/+/status"
+
 
 def events_filter(prefix: str) -> str:
     """Events of every camera under ``prefix``; ``prefix`` may itself hold wildcards (``lepton/+``)."""
     return Topics(prefix).all_events
 
 
-__all__ = ["DEFAULT_PREFIX_ROOT", "Topics", "default_prefix", "events_filter"]
+def split_camera_topic(topic: str) -> tuple[str, str]:
+    """``(prefix, camera)`` of a ``<prefix>/<camera>/<leaf>`` topic (events, camera status)."""
+    prefix, camera, _leaf = topic.rsplit("/", 2)
+    return prefix, camera
+
+
+__all__ = ["DEFAULT_PREFIX_ROOT", "Topics", "default_prefix", "events_filter", "split_camera_topic"]
