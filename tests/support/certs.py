@@ -87,4 +87,14 @@ def make_pki(directory: Path) -> Pki:
     return Pki(ca[0], wrong_ca[0], server[0], server[1], client[0], client[1])
 
 
-__all__ = ["Pki", "make_pki"]
+def make_client_cert(pki: Pki, name: str) -> tuple[Path, Path]:
+    """Another client certificate (CN ``name``) from ``pki``'s CA: an operator's, say, where the
+    broker takes the certificate's CN as the user name (``use_identity_as_username``)."""
+    ca = (pki.ca_cert, pki.ca_cert.with_suffix(".key"))
+    extensions = (
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
+    )
+    return _make_leaf(pki.ca_cert.parent, name, ca, extensions)
+
+
+__all__ = ["Pki", "make_client_cert", "make_pki"]
