@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timezone
 
 from lepton.edge.events.schema import Event
 
 
+def clock(moment: datetime) -> str:
+    """``HH:MM:SS.mmmZ`` in UTC: the first column of every line ``tail`` prints."""
+    return moment.astimezone(timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
+
+
 def format_alert(event: Event) -> str:
-    when = event.frame.captured_at.astimezone(timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    when = clock(event.frame.captured_at)
     where = " / ".join(p for p in (event.device.line, event.device.device_id, event.device.camera) if p)
     short_id = event.event_id[:13]
     if event.type == "new":
         finding = event.findings[0]
         return (
-            f"{when}Z  DEFECT  {finding.label.upper():<8} score {finding.score:.2f}  "
+            f"{when}  DEFECT  {finding.label.upper():<8} score {finding.score:.2f}  "
             f"{where}  frame {event.frame.seq}  id {short_id}"
         )
     summary = event.summary
     assert summary is not None
     return (
-        f"{when}Z  CLEARED {summary.best_label.upper():<8} best  {summary.best_score:.2f}  "
+        f"{when}  CLEARED {summary.best_label.upper():<8} best  {summary.best_score:.2f}  "
         f"{where}  {summary.frame_count} frames over {summary.duration_ms / 1000:.1f} s  id {short_id}"
     )
 
 
-__all__ = ["format_alert"]
+__all__ = ["clock", "format_alert"]

@@ -1,18 +1,22 @@
-"""``lepton-edge tail``: persistent session, ack after output, dedup by event_id, operator lines."""
+"""``lepton-edge tail``: persistent session, ack after output, dedup by event_id, operator lines,
+device and camera states shown once each."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import MODELS
+from tests.edge.consumer.conftest import DEVICE, Plant
 from tests.support.daemon import daemon_config, lepton_edge, write_config
 from tests.support.mosquitto import Broker
+from tests.support.tail_process import TailProcess, run_tail
 from tests.support.videos import GRAY, RED, write_color_video
 
 TAIL = [str(Path(sys.executable).parent / "lepton-edge"), "tail"]
@@ -51,7 +55,7 @@ def test_tail_gets_what_was_sent_while_it_was_away_once(tmp_path: Path, broker: 
         timeout=60,
     )
     assert back.returncode == 0, back.stderr
-    lines = back.stdout.splitlines()
+    lines = [line for line in back.stdout.splitlines() if line.split()[1] in ("DEFECT", "CLEARED")]
     assert len(lines) == 4, back.stdout
     assert [line.split()[1] for line in lines] == ["DEFECT", "CLEARED", "DEFECT", "CLEARED"]
     assert all("RED" in line and "box-1" in line for line in lines)
@@ -66,5 +70,49 @@ def test_tail_gets_what_was_sent_while_it_was_away_once(tmp_path: Path, broker: 
         text=True,
         timeout=30,
     )
-    assert again.returncode == 0 and again.stdout == ""
+    assert again.returncode == 0
+    # Only the device's and the camera's current states, each once: no event again.
+    kinds = sorted(json.loads(line)["kind"] for line in again.stdout.splitlines())
+    assert kinds == ["camera_status", "device_status"], again.stdout
     assert len(jsonl.read_text().splitlines()) == 4
+
+
+def _status(record: dict[str, object]) -> tuple[object, ...]:
+    return tuple(sorted((k, str(v)) for k, v in record.items() if k != "retained"))
+
+
+def test_operator_sees_events_and_each_state_once(tmp_path: Path, plant: Plant) -> None:
+    """The shipped broker config, a password login; status changes queued while away, then the
+    broker's retained copies on resubscribe: each state is shown once, in order."""
+    first = run_tail(*plant.operator_args(), "--timeout-s", "1")  # creates the persistent session
+    assert first.returncode == 0 and first.stdout == "", first.stderr
+    plant.run_line(tmp_path / "line", defects=2)
+
+    tail = TailProcess(tmp_path / "tail", [*plant.operator_args(), "--json"]).start()
+    tail.wait_for(
+        lambda t: any(r.get("state") == "stopped" for r in t.records()), 60, "the device's stopped state"
+    )
+    # A state no daemon of today sends, published after tail's SUBSCRIBE was handled (it came
+    # before the acks of what tail printed): once it shows, every retained copy has arrived.
+    sentinel = {"state": "frozen", "camera": "cam9", "since_ms": int(time.time() * 1000), "diff": 0.01}
+    plant.publish_as_device(f"lepton/{DEVICE}/cam9/status", json.dumps(sentinel).encode(), retain=True)
+    tail.wait_for(lambda t: any(r.get("camera") == "cam9" for r in t.records()), 60, "the sentinel")
+    assert tail.stop() == 0, tail.stderr()
+
+    records = tail.records()
+    assert {r["kind"] for r in records} == {"event", "device_status", "camera_status"}
+    events = [r for r in records if r["kind"] == "event"]
+    assert [e["type"] for e in events] == ["new", "end", "new", "end"]
+    assert all(e["topic"] == f"lepton/{DEVICE}/cam1/events" for e in events)
+    statuses = [_status(r) for r in records if r["kind"] != "event"]
+    assert len(statuses) == len(set(statuses)), "a status was shown twice"
+    device = [r["state"] for r in records if r["kind"] == "device_status"]
+    assert device[0] == "online" and device[-1] == "stopped", device
+    cam1 = [r["state"] for r in records if r.get("camera") == "cam1"]
+    assert cam1[-1] == "ended", cam1
+    assert records[-1] == {
+        "kind": "camera_status",
+        "topic": f"lepton/{DEVICE}/cam9/status",
+        "retained": False,
+        **sentinel,
+    }
