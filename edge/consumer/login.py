@@ -114,7 +114,7 @@ def mqtt_config(login: BrokerLogin) -> MqttConfig:
     except ValidationError as err:  # the port range: the rest was checked above
         first = err.errors()[0]
         where = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "a flag"
-        raise ConfigError(f"{where}: {first['msg']}; fix {where}") from None
+        raise ConfigError(f"{where}: {first['msg']}; fix {where}") from err
 
 
 def _tls_problem(login: BrokerLogin, err: ConfigError) -> str:
@@ -139,19 +139,22 @@ def apply_login(client: paho.Client, login: BrokerLogin) -> None:
         raise ConfigError("\n".join(problems))
     config = mqtt_config(login)
     if config.username is not None:
+        flag, fix = (
+            ("--password-file", "give a readable file holding the password")
+            if login.password_file
+            else ("--password-credential", "check that the unit's LoadCredential= names it")
+        )
         try:
             password = read_password(config)
         except ConfigError as err:  # raced with a chmod, or $CREDENTIALS_DIRECTORY/<name> is missing
-            flag = "--password-file" if login.password_file else "--password-credential"
-            raise ConfigError(f"{flag}: {err.__cause__}; give a readable file holding the password") from None
+            raise ConfigError(f"{flag}: {err.__cause__}; {fix}") from err
         if password is not None and not password.get_secret_value():
-            flag = "--password-file" if login.password_file else "--password-credential"
             raise ConfigError(f"{flag}: the password file is empty; write the password into it")
         client.username_pw_set(config.username, password.get_secret_value() if password else None)
     try:
         context = tls_context(config)
     except ConfigError as err:
-        raise ConfigError(_tls_problem(login, err)) from None
+        raise ConfigError(_tls_problem(login, err)) from err
     if context is not None:
         client.tls_set_context(context)
 

@@ -68,6 +68,8 @@ class TailSession:
         self.login = login
         self.client_id = client_id
         self.filters = tuple(filters)
+        self._session_expiry_s = session_expiry_s
+        self._closing = False
         self.inbox: queue.SimpleQueue[paho.MQTTMessage] = queue.SimpleQueue()
         self.taken_over = threading.Event()
         self._taken_over_evidence = ""
@@ -75,7 +77,6 @@ class TailSession:
         self._short_losses = 0
         self._first = threading.Event()
         self._first_failure: str | None = None
-        self._subscribed_once = False
         self._last_socket_error: str | None = None
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5, manual_ack=True
@@ -87,8 +88,6 @@ class TailSession:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = lambda _c, _u, msg: self.inbox.put(msg)
         self._client.on_log = self._on_log
-        self._session_expiry_s = session_expiry_s
-        self._closing = False
 
     # --- paho callbacks: network thread, never block ---------------------------------
     def _on_log(self, _client: paho.Client, _userdata: Any, level: int, text: str) -> None:

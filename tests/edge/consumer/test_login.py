@@ -136,3 +136,18 @@ def test_bad_flag_or_file_is_one_line_naming_it(
     done = run_tail(*[flag.format(**files) for flag in flags])
     assert done.returncode == exitcodes.CONFIG, done.stderr
     assert expected.format(**files) in _one_error_line(done.stderr)
+
+
+def test_password_credential_missing_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    unset = run_tail("--username", "mes", "--password-credential", "mqtt-password")
+    assert unset.returncode == exitcodes.CONFIG
+    assert "--password-credential: $CREDENTIALS_DIRECTORY is not set" in _one_error_line(unset.stderr)
+
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    absent = run_tail("--username", "mes", "--password-credential", "mqtt-password")
+    assert absent.returncode == exitcodes.CONFIG
+    line = _one_error_line(absent.stderr)
+    assert str(tmp_path / "mqtt-password") in line and "LoadCredential=" in line
