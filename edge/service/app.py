@@ -108,7 +108,8 @@ class _StatusBook:
     alarms: Alarms
     since_ms: int
 
-    def payload(self, state: DeviceState) -> bytes:
+    def payload(self, state: DeviceState, since_ms: int | None = None) -> bytes:
+        """``since_ms``: when ``state`` began; by default the start (``online`` began then)."""
         return DeviceStatus(
             state=state,
             device_id=self.device_id,
@@ -117,7 +118,7 @@ class _StatusBook:
             model_sha256=self.model.sha256,
             precision=self.model.precision,
             backend=self.model.backend,
-            since_ms=self.since_ms,
+            since_ms=self.since_ms if since_ms is None else since_ms,
             alarms=self.alarms.active(),
         ).to_payload()
 
@@ -246,7 +247,7 @@ def run_daemon(config: LeptonConfig) -> int:
         parts.snapshots.close()
     _drain(outbox, config.service.drain_timeout_s, sender)
     link.publish_transient(topics.stats, reporter.take(final=True).to_payload())
-    link.stop(topics.status, status.payload("stopped"))
+    link.stop(topics.status, status.payload("stopped", since_ms=time.time_ns() // 1_000_000))
     sender.stop()
     joined_by = time.monotonic() + 2.0  # one shared bound: a wedged camera is not waited for
     for worker in workers:

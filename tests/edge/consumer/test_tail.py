@@ -106,8 +106,9 @@ def test_operator_sees_events_and_each_state_once(tmp_path: Path, plant: Plant) 
     assert all(e["topic"] == f"lepton/{DEVICE}/cam1/events" for e in events)
     statuses = [_status(r) for r in records if r["kind"] != "event"]
     assert len(statuses) == len(set(statuses)), "a status was shown twice"
-    device = [r["state"] for r in records if r["kind"] == "device_status"]
-    assert device[0] == "online" and device[-1] == "stopped", device
+    device = [r for r in records if r["kind"] == "device_status"]
+    assert device[0]["state"] == "online" and device[-1]["state"] == "stopped", device
+    assert device[-1]["since_ms"] > device[0]["since_ms"], "stopped says when it began"
     cam1 = [r["state"] for r in records if r.get("camera") == "cam1"]
     assert cam1[-1] == "ended", cam1
     assert records[-1] == {
