@@ -10,8 +10,17 @@ from pathlib import Path
 import pytest
 
 from lepton.edge import exitcodes
+from lepton.edge.consumer.login import BrokerLogin
 from tests.edge.consumer.conftest import DEVICE, PASSWORD, Plant
 from tests.support.tail_process import TailProcess, run_tail
+
+
+def test_tls_is_on_by_flag_by_port_8883_or_by_a_tls_file() -> None:
+    assert not BrokerLogin().uses_tls and BrokerLogin().where == "mqtt://127.0.0.1:1883"
+    assert BrokerLogin(tls=True).where == "mqtts://127.0.0.1:8883"
+    assert BrokerLogin(port=8883).uses_tls
+    assert BrokerLogin(port=8884, cafile=Path("ca.pem")).where == "mqtts://127.0.0.1:8884"
+    assert not BrokerLogin(port=8883, tls=False).uses_tls
 
 
 def _one_error_line(stderr: str) -> str:
