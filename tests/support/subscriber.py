@@ -58,3 +58,6 @@ class Subscriber:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+        # The callbacks refer back to this object: a cycle that only the garbage collector frees,
+        # finalizing paho's loop_start socket pair before paho's own __del__ closes it.
+        self._client.on_connect = self._client.on_subscribe = self._client.on_message = None
