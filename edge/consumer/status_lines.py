@@ -42,6 +42,8 @@ class CameraStatusView(_TolerantView):
     state: str
     camera: str = ""
     since_ms: int | None = None
+    error: str | None = None
+    next_try_ms: int | None = None
 
 
 def _when(since_ms: int | None, received_ms: int) -> str:
@@ -78,7 +80,11 @@ def format_device_status(topic: str, view: DeviceStatusView, received_ms: int) -
 def format_camera_status(topic: str, view: CameraStatusView, received_ms: int) -> str:
     prefix, camera = split_camera_topic(topic)
     where = f"{_device_of(prefix)} / {view.camera or camera}"
-    return f"{_when(view.since_ms, received_ms)}  CAMERA  {view.state.upper():<8} {where}{_extras(view)}"
+    details = f"  {view.error}" if view.error else ""
+    if view.next_try_ms is not None:
+        details += f"  next try {_when(view.next_try_ms, received_ms)}"
+    details += _extras(view)
+    return f"{_when(view.since_ms, received_ms)}  CAMERA  {view.state.upper():<8} {where}{details}"
 
 
 def status_line(kind: StatusKind, topic: str, payload: bytes, received_ms: int) -> str | None:

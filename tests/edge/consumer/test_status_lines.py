@@ -40,12 +40,26 @@ def test_device_status_line_has_the_alerts_layout() -> None:
     assert line.startswith("00:53:20.123Z  ")
 
 
+def test_camera_reconnecting_says_why_and_when_it_tries_again() -> None:
+    payload = CameraStatus(
+        state="reconnecting",
+        camera="cam2",
+        since_ms=SINCE_MS,
+        error="rtsp://cam2: read timed out after 5 s",
+        next_try_ms=SINCE_MS + 4000,
+    ).to_payload()
+    line = status_line("camera_status", "lepton/box-7/cam2/status", payload, 0)
+    assert line == (
+        "00:53:20.123Z  CAMERA  RECONNECTING box-7 / cam2  rtsp://cam2: read timed out after 5 s"
+        "  next try 00:53:24.123Z"
+    )
+
+
 def test_camera_state_unknown_today_is_printed_with_its_fields() -> None:
     """A newer daemon's state and fields: shown, not dropped."""
-    payload = {"state": "reconnecting", "camera": "cam2", "since_ms": SINCE_MS, "error": "timeout"}
-    payload["next_try_s"] = 4
+    payload = {"state": "smudged", "camera": "cam2", "since_ms": SINCE_MS, "lens_score": 0.4}
     line = status_line("camera_status", "lepton/box-7/cam2/status", json.dumps(payload).encode(), 0)
-    assert line == "00:53:20.123Z  CAMERA  RECONNECTING box-7 / cam2  error timeout  next_try_s 4"
+    assert line == "00:53:20.123Z  CAMERA  SMUDGED  box-7 / cam2  lens_score 0.4"
 
 
 def test_camera_status_without_since_uses_the_time_received() -> None:
