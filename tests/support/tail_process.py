@@ -82,6 +82,12 @@ class TailProcess:
         assert self.proc is not None
         return self.proc.poll()
 
+    def kill(self) -> None:
+        """Teardown of a test that failed half-way: no tail outlives its test."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def wait(self, timeout_s: float) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout=timeout_s)

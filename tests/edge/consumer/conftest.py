@@ -3,7 +3,7 @@ logging in with a password (or their own certificate), both on the real shipped 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from tests.support.certs import Pki, make_client_cert, make_pki
 from tests.support.daemon import lepton_edge
 from tests.support.edge_config import fault_config
 from tests.support.recommended_broker import RecommendedBroker
+from tests.support.tail_process import TailProcess
 from tests.support.videos import GRAY, RED, write_color_video
 
 OPERATOR = "mes"
@@ -89,3 +90,20 @@ def plant(tmp_path: Path, plant_pki: tuple[Pki, tuple[Path, Path]]) -> Iterator[
         yield Plant(broker, pki, password_file, operator_cert)
     finally:
         broker.stop()
+
+
+StartTail = Callable[[Path, Sequence[str]], TailProcess]
+
+
+@pytest.fixture
+def start_tail() -> Iterator[StartTail]:
+    """Starts ``tail`` processes and kills those still running when the test ends."""
+    started: list[TailProcess] = []
+
+    def start(directory: Path, args: Sequence[str]) -> TailProcess:
+        started.append(TailProcess(directory, args).start())
+        return started[-1]
+
+    yield start
+    for tail in started:
+        tail.kill()

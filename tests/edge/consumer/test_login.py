@@ -11,8 +11,8 @@ import pytest
 
 from lepton.edge import exitcodes
 from lepton.edge.consumer.login import BrokerLogin
-from tests.edge.consumer.conftest import DEVICE, PASSWORD, Plant
-from tests.support.tail_process import TailProcess, run_tail
+from tests.edge.consumer.conftest import DEVICE, PASSWORD, Plant, StartTail
+from tests.support.tail_process import run_tail
 
 
 def test_tls_is_on_by_flag_by_port_8883_or_by_a_tls_file() -> None:
@@ -71,16 +71,18 @@ def test_untrusted_broker_certificate_names_cafile(plant: Plant) -> None:
     assert "TLS certificate rejected" in line and "--cafile" in line
 
 
-def test_operator_certificate_on_the_mutual_tls_listener_receives(tmp_path: Path, plant: Plant) -> None:
+def test_operator_certificate_on_the_mutual_tls_listener_receives(
+    tmp_path: Path, plant: Plant, start_tail: StartTail
+) -> None:
     """CN ``mes`` is the user name there (use_identity_as_username), which the ACL lets read."""
     status = {"state": "online", "device_id": DEVICE, "lepton": "0", "backend": "ort-cpu"}
     plant.publish_as_device(f"lepton/{DEVICE}/status", json.dumps(status).encode(), retain=True)
     cert, key = plant.operator_cert
-    tail = TailProcess(
+    tail = start_tail(
         tmp_path / "tail",
         ["--port", str(plant.broker.device_port), "--cafile", str(plant.pki.ca_cert),
          "--certfile", str(cert), "--keyfile", str(key)],
-    ).start()  # fmt: skip
+    )  # fmt: skip
     tail.wait_for(lambda t: any("DEVICE" in line for line in t.lines()), 60, "the retained device status")
     assert tail.stop() == 0, tail.stderr()
     (line,) = tail.lines()

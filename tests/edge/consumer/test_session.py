@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lepton.edge import exitcodes
 from lepton.edge.consumer.session import default_client_id
-from tests.edge.consumer.conftest import DEVICE, Plant
+from tests.edge.consumer.conftest import DEVICE, Plant, StartTail
 from tests.support.polling import wait_until
 from tests.support.tail_process import TailProcess
 
@@ -28,10 +28,12 @@ def _events_and_stop(tail: TailProcess) -> bool:
     return sum(w[0] in ("DEFECT", "CLEARED") for w in words) >= 4 and ["DEVICE", "STOPPED"] in words
 
 
-def test_two_default_id_tails_on_different_prefixes_both_receive(tmp_path: Path, plant: Plant) -> None:
+def test_two_default_id_tails_on_different_prefixes_both_receive(
+    tmp_path: Path, plant: Plant, start_tail: StartTail
+) -> None:
     """Both subscribed while the line runs; with one shared id each would get only part of it."""
     tails = [
-        TailProcess(tmp_path / f"tail-{i}", [*plant.operator_args(), "--prefix", prefix]).start()
+        start_tail(tmp_path / f"tail-{i}", [*plant.operator_args(), "--prefix", prefix])
         for i, prefix in enumerate(("lepton/+", f"lepton/{DEVICE}"))
     ]
     for tail in tails:
@@ -47,13 +49,15 @@ def test_two_default_id_tails_on_different_prefixes_both_receive(tmp_path: Path,
         assert "took over" not in tail.stderr()
 
 
-def test_tail_whose_session_is_taken_over_exits_saying_so(tmp_path: Path, plant: Plant) -> None:
+def test_tail_whose_session_is_taken_over_exits_saying_so(
+    tmp_path: Path, plant: Plant, start_tail: StartTail
+) -> None:
     """Mosquitto 2.0.11 closes the taken-over connection without saying why; tail sees the
     session lost again and again right after each login, and one of the two gives up."""
     args = [*plant.operator_args(), "--client-id", "desk-1"]
-    first = TailProcess(tmp_path / "first", args).start()
+    first = start_tail(tmp_path / "first", args)
     first.wait_subscribed()
-    second = TailProcess(tmp_path / "second", args).start()
+    second = start_tail(tmp_path / "second", args)
     tails = (first, second)
     wait_until(lambda: any(t.returncode() is not None for t in tails), 120, "one tail to give up")
     (loser,) = [t for t in tails if t.returncode() is not None]

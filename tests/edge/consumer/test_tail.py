@@ -13,10 +13,10 @@ import paho.mqtt.client as paho
 from paho.mqtt import publish
 
 from tests.conftest import MODELS
-from tests.edge.consumer.conftest import DEVICE, Plant
+from tests.edge.consumer.conftest import DEVICE, Plant, StartTail
 from tests.support.daemon import daemon_config, lepton_edge, write_config
 from tests.support.mosquitto import Broker
-from tests.support.tail_process import TailProcess, run_tail
+from tests.support.tail_process import run_tail
 from tests.support.videos import GRAY, RED, write_color_video
 
 TAIL = [str(Path(sys.executable).parent / "lepton-edge"), "tail"]
@@ -86,14 +86,16 @@ def _status(record: dict[str, object]) -> tuple[object, ...]:
     return tuple(sorted((k, str(v)) for k, v in record.items() if k != "retained"))
 
 
-def test_operator_sees_events_and_each_state_once(tmp_path: Path, plant: Plant) -> None:
+def test_operator_sees_events_and_each_state_once(
+    tmp_path: Path, plant: Plant, start_tail: StartTail
+) -> None:
     """The shipped broker config, a password login; status changes queued while away, then the
     broker's retained copies on resubscribe: each state is shown once, in order."""
     first = run_tail(*plant.operator_args(), "--timeout-s", "1")  # creates the persistent session
     assert first.returncode == 0 and first.stdout == "", first.stderr
     plant.run_line(tmp_path / "line", defects=2)
 
-    tail = TailProcess(tmp_path / "tail", [*plant.operator_args(), "--json"]).start()
+    tail = start_tail(tmp_path / "tail", [*plant.operator_args(), "--json"])
     tail.wait_for(
         lambda t: any(r.get("state") == "stopped" for r in t.records()), 60, "the device's stopped state"
     )
