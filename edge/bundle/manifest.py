@@ -27,12 +27,19 @@ LABELS_NAME = "labels.txt"
 
 Precision = Literal["fp32", "fp16", "int8"]
 ArtifactRole = Literal["model", "golden", "report", "labels", "calibration"]
+Task = Literal["classification", "detection", "anomaly"]
+OutputSemantics = Literal[
+    "class_logits", "class_probabilities", "detections_raw", "detections_xyxy", "anomaly_score", "anomaly_map"
+]
+""" ``detections_raw``: (N, 4+nc, A), rows cx, cy, w, h (input pixels) then nc class scores
+(YOLOv8/YOLO11). ``detections_xyxy``: (N, K, 6), x1, y1, x2, y2, score, class (end-to-end heads:
+YOLOv10/YOLO26). ``anomaly_score``: (N,) or (N, 1). ``anomaly_map``: (N, 1, H, W) or (N, H, W)."""
 
 
 class ModelInfo(StrictModel):
     name: str = Field(min_length=1, description="Model name, as operators and MES see it.")
     version: str = Field(min_length=1, description="Model version (free form, e.g. a date or semver).")
-    task: Literal["classification"] = Field(description="What the model does; selects the event logic.")
+    task: Task = Field(description="What the model does; selects the event logic.")
     source_sha256: str | None = Field(
         default=None, description="sha256 of the checkpoint the bundle was exported from."
     )
@@ -88,17 +95,59 @@ class OutputSpec(StrictModel):
     name: str
     dtype: Literal["float32"] = "float32"
     shape: tuple[int | str, ...] = Field(description="Symbolic batch dim as a string, e.g. ['N', 5].")
-    semantics: Literal["class_logits", "class_probabilities"]
+    semantics: OutputSemantics
+
+
+class DetectionDecoding(StrictModel):
+    """How detection outputs become boxes; defaults are Ultralytics predict's, so results compare."""
+
+    layout: Literal["yolo_raw", "end_to_end"] = Field(
+        description="yolo_raw: (N, 4+nc, A) cx, cy, w, h + class scores, needs NMS; end_to_end: "
+        "(N, K, 6) x1, y1, x2, y2, score, class, threshold only."
+    )
+    score_min: float = Field(default=0.25, ge=0.0, le=1.0, description="Minimum box score (conf).")
+    class_score_min: dict[str, float] = Field(
+        default_factory=dict, description="Per-label minimum box score, overriding score_min."
+    )
+    iou_max: float = Field(
+        default=0.7, gt=0.0, le=1.0, description="NMS IoU above which a box is suppressed."
+    )
+    max_detections: int = Field(default=300, ge=1, description="Boxes kept per image, best first.")
+
+
+class AnomalyDecoding(StrictModel):
+    """An image score and a pixel map; normalised the way anomalib does when min/max are given."""
+
+    map_output: str | None = Field(default=None, description="Output with the anomaly map; none: no box.")
+    label: str = Field(default="anomaly", description="Label of a finding (one of labels).")
+    threshold: float = Field(
+        default=0.5, description="Image score at or above which a part is anomalous (chosen on validation)."
+    )
+    map_threshold: float | None = Field(
+        default=None, description="Pixel score marking the defect's area; default: threshold."
+    )
+    norm_min: float | None = Field(default=None, description="Raw score minimum on validation data.")
+    norm_max: float | None = Field(default=None, description="Raw score maximum on validation data.")
 
 
 class DecoderSpec(StrictModel):
     """The bundle, not the config, says how to read its outputs."""
 
-    kind: Literal["classification"]
-    output: str = Field(description="Name of the output tensor the decoder reads.")
+    kind: Task = Field(description="Which decoder reads the outputs; equals model.task.")
+    output: str = Field(description="Name of the output tensor the decoder reads (anomaly: the image score).")
     background_labels: tuple[str, ...] = Field(
         default=("ok",), description="Labels that mean 'no defect' and never raise an event."
     )
+    detection: DetectionDecoding | None = Field(default=None, description="Settings of kind 'detection'.")
+    anomaly: AnomalyDecoding | None = Field(default=None, description="Settings of kind 'anomaly'.")
+
+    @model_validator(mode="after")
+    def _settings_match_kind(self) -> DecoderSpec:
+        if self.kind == "detection" and self.detection is None:
+            raise ValueError("decoder kind 'detection' needs decoder.detection (layout at least)")
+        if self.kind == "anomaly" and self.anomaly is None:
+            raise ValueError("decoder kind 'anomaly' needs decoder.anomaly")
+        return self
 
 
 class Thresholds(StrictModel):
@@ -213,15 +262,23 @@ class Manifest(StrictModel):
             raise ValueError(
                 f"decoder.output {self.decoder.output!r} is not one of the outputs {sorted(outputs)}"
             )
-        classes = outputs[self.decoder.output].shape[-1]
-        if isinstance(classes, int) and classes != len(self.labels):
+        if self.model.task != self.decoder.kind:
+            raise ValueError(f"model.task {self.model.task!r} but decoder.kind {self.decoder.kind!r}")
+        if self.decoder.kind == "classification":
+            classes = outputs[self.decoder.output].shape[-1]
+            if isinstance(classes, int) and classes != len(self.labels):
+                raise ValueError(
+                    f"output {self.decoder.output!r} has {classes} classes but there are "
+                    f"{len(self.labels)} labels"
+                )
+            unknown = set(self.decoder.background_labels) - set(self.labels)
+            if unknown:
+                raise ValueError(f"decoder.background_labels {sorted(unknown)} are not in labels")
+        anomaly = self.decoder.anomaly
+        if anomaly is not None and anomaly.map_output is not None and anomaly.map_output not in outputs:
             raise ValueError(
-                f"output {self.decoder.output!r} has {classes} classes but there are "
-                f"{len(self.labels)} labels"
+                f"decoder.anomaly.map_output {anomaly.map_output!r} is not one of {sorted(outputs)}"
             )
-        unknown = set(self.decoder.background_labels) - set(self.labels)
-        if unknown:
-            raise ValueError(f"decoder.background_labels {sorted(unknown)} are not in labels")
         paths = [a.path for a in self.artifacts]
         if len(set(paths)) != len(paths):
             raise ValueError("artifact paths must be unique")
@@ -378,16 +435,20 @@ __all__ = [
     "LABELS_NAME",
     "MANIFEST_NAME",
     "SCHEMA_ID",
+    "AnomalyDecoding",
     "Artifact",
     "CalibrationInfo",
     "CheckResult",
     "DecoderSpec",
+    "DetectionDecoding",
     "GoldenSpec",
     "InputSpec",
     "Manifest",
     "ModelInfo",
+    "OutputSemantics",
     "OutputSpec",
     "PreprocessSpec",
+    "Task",
     "Thresholds",
     "Toolchain",
     "describe_artifact",

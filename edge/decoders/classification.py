@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,8 @@ class ClassificationDecoder:
         background = set(manifest.decoder.background_labels)
         self._defect_index = np.array([i for i, lab in enumerate(self._labels) if lab not in background])
 
-    def decode(self, outputs: Outputs) -> list[Classification]:
+    def decode(self, outputs: Outputs, frame_sizes: Sequence[tuple[int, int]] = ()) -> list[Classification]:
+        """One verdict per batch row; ``frame_sizes`` is unused (classification has no boxes)."""
         raw = outputs[self._output]
         probs = _softmax(raw) if self._logits else raw
         results: list[Classification] = []

@@ -53,11 +53,28 @@ ALARM_SNAPSHOTS_DROPPED = "snapshots_dropped"
 _JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
 
 
+def draw_heatmap(canvas: npt.NDArray[np.uint8], heat: npt.NDArray[np.float32]) -> None:
+    """Blend an anomaly map (frame-sized, 0.5 = threshold) onto ``canvas`` where it is above 0.5 - 0.2.
+
+    Only the warm part is tinted, so the part itself stays readable for the operator.
+    """
+    if heat.shape != canvas.shape[:2]:
+        raise ValueError(f"heat map {heat.shape} does not match the frame {canvas.shape[:2]}")
+    colored = cv2.applyColorMap(np.clip(heat * 255.0, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
+    warm = heat >= 0.3
+    blended = cv2.addWeighted(canvas, 0.5, colored, 0.5, 0.0)
+    np.copyto(canvas, blended, where=warm[:, :, None])
+
+
 def render_snapshot(canvas: npt.NDArray[np.uint8], finding: Finding, quality: int) -> bytes:
     """Draw the finding on ``canvas`` itself (box when there is one, a banner always); encode a JPEG."""
     if finding.box is not None:
         x1, y1, x2, y2 = finding.box
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), _RED, 2)
+        thickness = max(2, canvas.shape[1] // 400)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), _RED, thickness)
+        cv2.putText(
+            canvas, finding.label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, _RED, 1, cv2.LINE_AA
+        )
     text = f"{finding.label} {finding.score:.2f}"
     scale = max(0.5, canvas.shape[1] / 900)
     (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
@@ -177,4 +194,11 @@ def read_snapshot(path: Path) -> bytes | None:
     return data if data.startswith(_JPEG_START) and data.endswith(_JPEG_END) else None
 
 
-__all__ = ["ALARM_SNAPSHOTS_DROPPED", "RenderedSnapshot", "SnapshotStore", "read_snapshot", "render_snapshot"]
+__all__ = [
+    "ALARM_SNAPSHOTS_DROPPED",
+    "RenderedSnapshot",
+    "SnapshotStore",
+    "draw_heatmap",
+    "read_snapshot",
+    "render_snapshot",
+]

@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from lepton.edge.decoders.classification import Classification
+from lepton.edge.decoders.findings import FrameFindings
 from lepton.edge.events.ids import new_event_id
 from lepton.edge.events.schema import EventSummary, EventType, Finding
 
@@ -20,7 +24,7 @@ from lepton.edge.events.schema import EventSummary, EventType, Finding
 class FrameObservation:
     seq: int
     captured_at_ms: int
-    verdict: Classification
+    verdict: Classification | FrameFindings
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class EventDraft:
     captured_at_ms: int
     findings: tuple[Finding, ...]
     summary: EventSummary | None = None
+    heat: npt.NDArray[np.float32] | None = field(default=None, compare=False)
+    """An anomaly model's map over the frame (0.5 = threshold), for the ``new`` event's snapshot."""
 
 
 @dataclass
@@ -49,6 +55,7 @@ class _Occurrence:
     """The last defect frame's own verdict."""
 
     def add(self, obs: FrameObservation) -> None:
+        assert isinstance(obs.verdict, Classification)
         label = obs.verdict.defect_label
         assert label is not None
         self.latest = obs.verdict
@@ -73,7 +80,9 @@ class DefectTracker:
         self._confirmed = False
         self._clean_run = 0
 
-    def _is_defect(self, verdict: Classification) -> bool:
+    def _is_defect(self, verdict: Classification | FrameFindings) -> bool:
+        if not isinstance(verdict, Classification):
+            raise TypeError("DefectTracker reads classification verdicts; boxes go to BoxTracker")
         return verdict.defect_label is not None and verdict.defect_score >= self._score_min
 
     def observe(self, obs: FrameObservation) -> list[EventDraft]:

@@ -30,7 +30,7 @@ from lepton.edge.events.builder import EventBuilder
 from lepton.edge.events.ids import read_boot_id
 from lepton.edge.events.schema import ModelRef
 from lepton.edge.events.snapshots import SnapshotStore
-from lepton.edge.events.tracker import DefectTracker
+from lepton.edge.events.tracking import create_tracker
 from lepton.edge.mqtt.link import MqttLink
 from lepton.edge.mqtt.sender import OutboxSender
 from lepton.edge.mqtt.status import DeviceState, DeviceStatus, LatencyStats, Stats
@@ -193,7 +193,9 @@ def run_daemon(config: LeptonConfig) -> int:
     if score_min is None:
         score_min = served.manifest.thresholds.score_min
     trackers = {
-        w.source.camera: DefectTracker(config.events.confirm_frames, config.events.clear_frames, score_min)
+        w.source.camera: create_tracker(
+            manifest.model.task, config.events.confirm_frames, config.events.clear_frames, score_min
+        )
         for w in workers
     }
     parts = PipelineParts(

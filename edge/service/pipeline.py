@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from lepton.edge.bundle.manifest import Manifest
-from lepton.edge.decoders.classification import ClassificationDecoder
+from lepton.edge.decoders.registry import Decoder
 from lepton.edge.engines.base import Engine
 from lepton.edge.errors import LeptonError
 from lepton.edge.events.builder import EventBuilder
-from lepton.edge.events.snapshots import RenderedSnapshot, SnapshotStore
-from lepton.edge.events.tracker import DefectTracker, EventDraft, FrameObservation
+from lepton.edge.events.snapshots import RenderedSnapshot, SnapshotStore, draw_heatmap
+from lepton.edge.events.tracker import EventDraft, FrameObservation
+from lepton.edge.events.tracking import Tracker
 from lepton.edge.outbox.delivery_clock import DeliveryClock
 from lepton.edge.outbox.store import Outbox, OutboxFullError
 from lepton.edge.service.capture import Captured, CaptureWorker, EndOfStream, Paused, Prepare
@@ -61,7 +62,7 @@ class PipelineStats:
 class PipelineParts:
     manifest: Manifest
     engine: Engine
-    decoder: ClassificationDecoder
+    decoder: Decoder
     builder: EventBuilder
     outbox: Outbox
     snapshots: SnapshotStore | None
@@ -80,7 +81,7 @@ class Pipeline:
         self,
         parts: PipelineParts,
         workers: list[CaptureWorker],
-        trackers: dict[str, DefectTracker],
+        trackers: dict[str, Tracker],
         frames_ready: threading.Event,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
@@ -167,7 +168,7 @@ class Pipeline:
         outputs = p.engine.infer(tensors[0] if len(tensors) == 1 else np.concatenate(tensors))
         self.last_infer_mono, self.infer_started_mono = time.monotonic(), None
         t2 = time.perf_counter()
-        verdicts = p.decoder.decode(outputs)
+        verdicts = p.decoder.decode(outputs, [c.frame.image.shape[:2] for c in batch])
         t3 = time.perf_counter()
         preprocess_s = sum(c.preprocess_s for c in batch) + (t1 - t0)
         for captured, verdict in zip(batch, verdicts, strict=True):
@@ -232,6 +233,8 @@ class Pipeline:
             rendered = ahead[1].result()
             if rendered.label == draft.findings[0].label:  # the picture names what the event names
                 return store.keep(draft.event_id, rendered)
+        if draft.heat is not None:
+            draw_heatmap(frame.image, draft.heat)
         return store.save(draft.event_id, frame.image, draft.findings[0])
 
     def _end_camera(self, camera: str, end: EndOfStream) -> None:

@@ -1,0 +1,157 @@
+"""Detection outputs → scored boxes in frame pixels, one ``FrameFindings`` per frame.
+
+Two layouts, both as Ultralytics exports them:
+
+- ``yolo_raw`` (YOLOv8/YOLO11): ``(N, 4+nc, A)``, rows cx, cy, w, h in input pixels, then nc
+  class scores (already sigmoid, no objectness). Each anchor takes its best class (as
+  Ultralytics' predict does, ``multi_label=False``); anchors under the class's threshold are
+  dropped; class-aware NMS is OpenCV's ``NMSBoxesBatched`` (C++, no Python loop over boxes).
+- ``end_to_end`` (YOLOv10/YOLO26): ``(N, K, 6)``, x1, y1, x2, y2, score, class; the model did
+  the NMS, so only the thresholds apply.
+
+Defaults are Ultralytics predict's (conf 0.25, IoU 0.7, max 300), so boxes compare with
+what the user saw there. Boxes go back through the letterbox to frame pixels, clipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from lepton.edge.bundle.manifest import DetectionDecoding, Manifest
+from lepton.edge.decoders.checks import bad_output, output_spec, take
+from lepton.edge.decoders.findings import Detection, FrameFindings
+from lepton.edge.decoders.geometry import FrameGeometry
+from lepton.edge.engines.base import Outputs
+from lepton.edge.errors import BundleError
+
+MAX_CANDIDATES = 30000
+"""Boxes handed to NMS at most, best first (Ultralytics' max_nms)."""
+
+
+def class_thresholds(settings: DetectionDecoding, labels: Sequence[str]) -> npt.NDArray[np.float32]:
+    """Per class index: its own minimum score where set, else ``score_min``."""
+    unknown = sorted(set(settings.class_score_min) - set(labels))
+    if unknown:
+        raise BundleError(
+            f"decoder.detection.class_score_min names {unknown}, which are not labels {list(labels)}; "
+            "fix the export config's per-class thresholds and re-export"
+        )
+    return np.array(
+        [settings.class_score_min.get(lab, settings.score_min) for lab in labels], dtype=np.float32
+    )
+
+
+def nms_per_class(
+    xyxy: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+    classes: npt.NDArray[np.int64],
+    iou_max: float,
+    keep_max: int,
+) -> npt.NDArray[np.int64]:
+    """Indices kept by class-aware NMS, best score first, at most ``keep_max``."""
+    if scores.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1).astype(np.float64)
+    found = cv2.dnn.NMSBoxesBatched(
+        xywh,  # type: ignore[arg-type]  # OpenCV takes arrays; its stubs say sequences
+        scores.astype(np.float32),  # type: ignore[arg-type]
+        classes.astype(np.int32),  # type: ignore[arg-type]
+        -1.0,
+        iou_max,
+    )
+    kept = np.asarray(found, dtype=np.int64).reshape(-1)
+    order = np.argsort(-scores[kept], kind="stable")
+    return np.asarray(kept[order][:keep_max], dtype=np.int64)
+
+
+class DetectionDecoder:
+    """Reads the output the manifest names, in the layout it names; checks both against the labels."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        settings = manifest.decoder.detection
+        assert settings is not None  # the manifest validator requires it for kind 'detection'
+        self._settings = settings
+        self._output = manifest.decoder.output
+        self._labels = manifest.labels
+        self._preprocess, self._input = manifest.preprocess, manifest.input
+        self._thresholds = class_thresholds(settings, manifest.labels)
+        self._check_declared(output_spec(manifest, self._output).shape)
+
+    def _expected(self) -> str:
+        nc = len(self._labels)
+        if self._settings.layout == "yolo_raw":
+            return f"(N, {4 + nc}, anchors): cx, cy, w, h and {nc} class scores (one per label)"
+        return "(N, K, 6): x1, y1, x2, y2, score, class"
+
+    def _check_shape(self, shape: tuple[int | str, ...], where: str) -> None:
+        nc = len(self._labels)
+        if self._settings.layout == "yolo_raw":
+            fits = len(shape) == 3 and (not isinstance(shape[1], int) or shape[1] == 4 + nc)
+        else:
+            fits = len(shape) == 3 and (not isinstance(shape[2], int) or shape[2] == 6)
+        if not fits:
+            classes = ""
+            if self._settings.layout == "yolo_raw" and len(shape) == 3 and isinstance(shape[1], int):
+                classes = f" ({shape[1] - 4} classes for {nc} labels)"
+            raise bad_output(
+                self._output, f"{where} shape {tuple(shape)}{classes}, expected {self._expected()}"
+            )
+
+    def _check_declared(self, shape: tuple[int | str, ...]) -> None:
+        self._check_shape(shape, "is declared with")
+
+    def decode(self, outputs: Outputs, frame_sizes: Sequence[tuple[int, int]]) -> list[FrameFindings]:
+        raw = take(outputs, self._output)
+        self._check_shape(tuple(raw.shape), "has")
+        if raw.shape[0] != len(frame_sizes):
+            raise bad_output(self._output, f"has batch {raw.shape[0]} for {len(frame_sizes)} frame(s)")
+        one = self._decode_raw if self._settings.layout == "yolo_raw" else self._decode_e2e
+        results = []
+        for i, hw in enumerate(frame_sizes):
+            geometry = FrameGeometry.of(hw, self._preprocess, self._input)
+            xyxy, scores, classes = one(raw[i])
+            boxes = geometry.boxes_to_frame(xyxy)
+            dets = tuple(
+                Detection(self._labels[c], float(s), (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+                for b, s, c in zip(boxes.tolist(), scores.tolist(), classes.tolist(), strict=True)
+            )
+            results.append(FrameFindings(dets, geometry))
+        return results
+
+    def _decode_raw(
+        self, rows: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        class_scores = rows[4:]
+        classes = np.argmax(class_scores, axis=0)
+        scores = np.take_along_axis(class_scores, classes[None, :], axis=0)[0]
+        keep = np.flatnonzero(scores >= self._thresholds[classes])
+        if keep.size > MAX_CANDIDATES:
+            keep = keep[np.argsort(-scores[keep], kind="stable")[:MAX_CANDIDATES]]
+        cx, cy, w, h = rows[0, keep], rows[1, keep], rows[2, keep], rows[3, keep]
+        xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float32)
+        kept = nms_per_class(
+            xyxy, scores[keep], classes[keep], self._settings.iou_max, self._settings.max_detections
+        )
+        return xyxy[kept], scores[keep][kept], classes[keep][kept]
+
+    def _decode_e2e(
+        self, rows: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        classes = rows[:, 5].astype(np.int64)
+        if classes.size and (classes.min() < 0 or classes.max() >= len(self._labels)):
+            raise bad_output(
+                self._output,
+                f"has class indices {int(classes.min())}..{int(classes.max())}, "
+                f"expected 0..{len(self._labels) - 1} (one per label)",
+            )
+        scores = rows[:, 4]
+        keep = np.flatnonzero(scores >= self._thresholds[classes])
+        keep = keep[np.argsort(-scores[keep], kind="stable")][: self._settings.max_detections]
+        return rows[keep, :4].astype(np.float32), scores[keep], classes[keep]
+
+
+__all__ = ["MAX_CANDIDATES", "DetectionDecoder", "class_thresholds", "nms_per_class"]
