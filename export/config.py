@@ -28,10 +28,11 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from lepton.calibration.config import CalibrationConfig
-from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec, Task
 from lepton.edge.config_path import BASE_DIR_CONTEXT, ConfigPath
 from lepton.edge.strict_model import StrictModel
 from lepton.export.errors import UsageError
+from lepton.export.task_config import AnomalyConfig, DetectionConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,8 +47,15 @@ class ModelConfig(StrictModel):
 
     name: str = Field(min_length=1, description="Model name, as operators and MES see it.")
     version: str = Field(min_length=1, description="Model version (free form: a date, semver, git tag).")
-    task: Literal["classification"] = Field(
-        default="classification", description="What the model does; selects the decoder."
+    task: Task = Field(
+        default="classification",
+        description="What the model does; selects the decoder. detection and anomaly need model.onnx "
+        "(filled from an Ultralytics file's metadata).",
+    )
+    onnx: ConfigPath | None = Field(
+        default=None,
+        description="Bring your own ONNX (e.g. Ultralytics' or anomalib's export) instead of a PyTorch "
+        "source; the pipeline starts after the FP32 export (see export/README.md).",
     )
     factory: str | None = Field(
         default=None,
@@ -70,7 +78,12 @@ class ModelConfig(StrictModel):
         description="Directories put on sys.path to import the factory; "
         "default: the config file's directory, then the working directory.",
     )
-    labels: ConfigPath = Field(description="Text file, one label per line, in output-class order.")
+    labels: ConfigPath | None = Field(
+        default=None, description="Text file, one label per line, in output-class order."
+    )
+    names: tuple[str, ...] | None = Field(
+        default=None, description="The labels inline, instead of a file; filled from Ultralytics' metadata."
+    )
     background_labels: tuple[str, ...] = Field(
         default=("ok",), description="Labels that mean 'no defect' and never raise an event."
     )
@@ -92,6 +105,7 @@ class ModelConfig(StrictModel):
                 ("factory + weights", self.factory is not None or self.weights is not None),
                 ("torchscript", self.torchscript is not None),
                 ("exported_program", self.exported_program is not None),
+                ("onnx", self.onnx is not None),
             )
             if present
         ]
@@ -103,9 +117,23 @@ class ModelConfig(StrictModel):
             raise ValueError(
                 "a model source is needed: set factory = 'pkg.module:function' and "
                 "weights = 'state_dict.pt', or torchscript = 'model.pt', or "
-                "exported_program = 'model.pt2' (torch.export.save)"
+                "exported_program = 'model.pt2' (torch.export.save), or onnx = 'model.onnx'"
             )
+        if self.task != "classification" and self.onnx is None:
+            raise ValueError(
+                f"task {self.task!r} is exported from an ONNX file: set onnx = 'model.onnx' "
+                "(e.g. what `yolo export format=onnx` or anomalib's export wrote)"
+            )
+        if self.labels is None and self.names is None:
+            raise ValueError("labels are needed: set labels = 'labels.txt' (one per line) or names = [...]")
         return self
+
+    @property
+    def labels_file(self) -> Path:
+        """The labels file of a PyTorch source (which always has one: see the check above)."""
+        if self.labels is None:
+            raise UsageError("model.labels: a PyTorch model needs a labels file; set labels = 'labels.txt'")
+        return self.labels
 
 
 class InputConfig(StrictModel):
@@ -370,6 +398,11 @@ class ExportConfig(StrictModel):
         reports, so two checkouts of one project write the same bytes."""
         return self._base_dir
 
+    detection: DetectionConfig | None = Field(
+        default=None, description="Decoder and gates of task detection."
+    )
+    anomaly: AnomalyConfig | None = Field(default=None, description="Decoder and gates of task anomaly.")
+
     @model_validator(mode="before")
     @classmethod
     def _int8_tables(cls, data: Any) -> Any:
@@ -388,7 +421,12 @@ class ExportConfig(StrictModel):
 
     @model_validator(mode="after")
     def _evaluation_with_calibration(self) -> ExportConfig:
-        if self.calibration is not None and self.evaluation is None:
+        for task in ("detection", "anomaly"):
+            if getattr(self, task) is not None and self.model.task != task:
+                raise ValueError(
+                    f"[{task}] applies to model.task = {task!r}, not {self.model.task!r}; remove it"
+                )
+        if self.calibration is not None and self.evaluation is None and self.model.task == "classification":
             raise ValueError(
                 "INT8 needs a held-out evaluation set for its accuracy gate: add [evaluation] "
                 'dir = "<labelled ImageFolder>" (disjoint from calibration)'
@@ -433,6 +471,9 @@ def load_config(path: Path, overrides: Mapping[str, object] | None = None) -> Ex
     overrides = dict(overrides or {})
     for dotted, value in overrides.items():
         _set_dotted(data, dotted, value)
+    from lepton.export.stages.onnx_metadata import fill_from_onnx_metadata  # reads the file: onnx only
+
+    data = fill_from_onnx_metadata(data, path.resolve().parent)
     try:
         return ExportConfig.model_validate(data, context={BASE_DIR_CONTEXT: path.resolve().parent})
     except ValidationError as err:

@@ -69,5 +69,16 @@ class OrtCpuModel:
             ) from err
         return np.asarray(out, dtype=np.float32)
 
+    def run_named(self, batch: Tensor, names: tuple[str, ...]) -> dict[str, Logits]:
+        """Several outputs by name (an anomaly model's score and map)."""
+        try:
+            outs = self._session.run(list(names), {self.input_name: batch})
+        except Exception as err:
+            raise GateFailed(
+                f"onnxruntime: {self.path.name} failed on a batch of shape {tuple(batch.shape)} "
+                f"({describe_exception(err)}); check the input size and batch range"
+            ) from err
+        return {n: np.asarray(o, dtype=np.float32) for n, o in zip(names, outs, strict=True)}
+
 
 __all__ = ["OrtCpuModel"]

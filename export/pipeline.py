@@ -76,6 +76,10 @@ def build_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> 
     Raises UsageError for bad inputs (before anything is written) and GateFailed (or one of
     its INT8 subclasses) when a check fails.
     """
+    if config.model.onnx is not None:  # bring your own ONNX: the same sequence after the FP32 export
+        from lepton.export.onnx_build import build_onnx_bundle
+
+        return build_onnx_bundle(config, out_dir, progress)
     started = time.monotonic()
     out_dir = out_dir.resolve()
     check_bundle_target(out_dir)
@@ -95,8 +99,8 @@ def build_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> 
 
 
 def _read_inputs(config: ExportConfig, progress: bool) -> _Inputs:
-    labels = read_labels(config.model.labels)
-    check_background_labels(config.model.background_labels, labels, config.model.labels)
+    labels = read_labels(config.model.labels_file)
+    check_background_labels(config.model.background_labels, labels, config.model.labels_file)
     samples = select_samples(config.samples)
     int8 = read_int8_inputs(config, labels, progress)
     batch = preprocess_batch(load_frames(samples), config.preprocess, config.input.spec())

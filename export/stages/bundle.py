@@ -27,6 +27,7 @@ from lepton.edge.bundle.manifest import (
     CalibrationInfo,
     CheckResult,
     DecoderSpec,
+    InputSpec,
     Manifest,
     ModelInfo,
     OutputSpec,
@@ -85,6 +86,11 @@ class BundleContents:
     """``manifest.calibration``: n, method, seed, index hash, excluded patterns, files."""
     speed: tuple[SpeedResult, ...] = ()
     """The INT8 speed measurements, for ``build.json``."""
+    outputs: tuple[OutputSpec, ...] | None = None
+    """A model brought as ONNX: its outputs and decoder (else class logits of the labels)."""
+    decoder: DecoderSpec | None = None
+    score_min: float | None = None
+    input_spec: InputSpec | None = None
 
 
 def check_bundle_target(out_dir: Path) -> None:
@@ -120,19 +126,23 @@ def write_bundle_manifest(bundle_dir: Path, contents: BundleContents) -> Manifes
             source_sha256=contents.source_sha256,
         ),
         labels=contents.labels,
-        input=config.input.spec(),
+        input=contents.input_spec or config.input.spec(),
         preprocess=config.preprocess,
-        outputs=(
+        outputs=contents.outputs
+        or (
             OutputSpec(
                 name=config.output.name, shape=(batch, len(contents.labels)), semantics="class_logits"
             ),
         ),
-        decoder=DecoderSpec(
+        decoder=contents.decoder
+        or DecoderSpec(
             kind="classification",
             output=config.output.name,
             background_labels=config.model.background_labels,
         ),
-        thresholds=Thresholds(score_min=config.model.score_min),
+        thresholds=Thresholds(
+            score_min=config.model.score_min if contents.score_min is None else contents.score_min
+        ),
         artifacts=tuple(artifacts),
         golden=contents.golden.spec(),
         toolchain=contents.toolchain,

@@ -1,0 +1,306 @@
+"""Bring your own ONNX: ``lepton-export build`` with ``model.onnx`` = a YOLO-shaped or anomalib-shaped
+file, through the console script; the bundle's decoder, INT8 with the head in float, task gates."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from lepton.edge.bundle.manifest import Manifest, verify_bundle
+from lepton.edge.decoders.findings import FrameFindings
+from lepton.edge.decoders.registry import create_decoder
+from lepton.edge.preprocess import preprocess
+from tests.export.conftest import REPO, lepton_export_script
+from tests.export.onnx_models import NAMES, write_anomaly, write_yolo
+
+BGR = {0: (0, 0, 230), 1: (0, 230, 0)}  # class 0 red, class 1 green
+CELL = 32  # frame pixels per detector cell (128x128 frames into a 64x64 input)
+
+
+def square_frame(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """A dark 128x128 frame with one or two coloured 32x32 squares on the detector's grid."""
+    frame = np.full((128, 128, 3), 20, dtype=np.uint8) + rng.integers(
+        0, 4, size=(128, 128, 3), dtype=np.uint8
+    )
+    cells = rng.choice(16, size=int(rng.integers(1, 3)), replace=False)
+    boxes = []
+    for cell in cells.tolist():
+        cls = int(rng.integers(0, 2))
+        x, y = (cell % 4) * CELL, (cell // 4) * CELL
+        frame[y : y + CELL, x : x + CELL] = BGR[cls]
+        boxes.append((cls, x, y))
+    return frame, boxes
+
+
+def write_images(folder: Path, count: int, seed: int, labels: Path | None = None) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    if labels is not None:
+        labels.mkdir(parents=True)
+    for i in range(count):
+        frame, boxes = square_frame(rng)
+        cv2.imwrite(str(folder / f"img{seed}_{i:03d}.png"), frame)
+        if labels is not None:
+            lines = [
+                f"{c} {(x + CELL / 2) / 128} {(y + CELL / 2) / 128} {CELL / 128} {CELL / 128}"
+                for c, x, y in boxes
+            ]
+            (labels / f"img{seed}_{i:03d}.txt").write_text("\n".join(lines) + "\n")
+
+
+def run_build(root: Path, toml: str) -> subprocess.CompletedProcess[str]:
+    (root / "export.toml").write_text(toml)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [str(lepton_export_script()), "build", "--config", str(root / "export.toml"),
+         "--out", str(root / "bundle"), "--json", "--no-progress"],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+
+
+DETECTION_TOML = """
+[model]
+name = "tiny-yolo"
+version = "1"
+onnx = "tiny.onnx"
+{extra_model}
+
+[samples]
+dir = "samples"
+count = 8
+golden_count = 4
+
+[calibration]
+images = ["calib"]
+count = 16
+allow_small = true
+method = "minmax"
+
+[speed]
+duration_s = 0.2
+{extra}
+"""
+
+
+@pytest.fixture
+def yolo_project(tmp_path: Path) -> Path:
+    write_yolo(tmp_path / "tiny.onnx")
+    write_images(tmp_path / "samples", 8, seed=1)
+    write_images(tmp_path / "calib", 16, seed=2)
+    write_images(tmp_path / "val" / "images", 12, seed=3, labels=tmp_path / "val" / "labels")
+    return tmp_path
+
+
+def decode_golden(bundle: Path, manifest: Manifest, key: str) -> list[FrameFindings]:
+    decoder = create_decoder(manifest)
+    assert manifest.golden is not None
+    with np.load(bundle / manifest.golden.outputs[key]) as outputs:
+        arrays = {k: outputs[k] for k in outputs.files}
+    found = decoder.decode(arrays, [(64, 64)] * manifest.golden.count)
+    return [f for f in found if isinstance(f, FrameFindings)]
+
+
+def test_ultralytics_onnx_with_labels_ships_fp32_and_int8_gated_on_map(yolo_project: Path) -> None:
+    extra = '[detection.evaluation]\nimages = "val/images"\nlabels = "val/labels"\n'
+    proc = run_build(yolo_project, DETECTION_TOML.format(extra_model="", extra=extra))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    manifest = verify_bundle(yolo_project / "bundle")
+    # filled from Ultralytics' metadata_props: task, names, imgsz, its letterbox preprocessing, static batch
+    assert manifest.model.task == "detection" and manifest.labels == NAMES
+    assert (manifest.input.name, manifest.input.height, manifest.input.width) == ("images", 64, 64)
+    assert manifest.input.batch_max == 1
+    assert (manifest.preprocess.resize_mode, manifest.preprocess.pad_value) == ("letterbox", 114)
+    det = manifest.decoder.detection
+    assert det is not None and (det.layout, det.score_min, det.iou_max, det.max_detections) == (
+        "yolo_raw",
+        0.25,
+        0.7,
+        300,
+    )
+    assert manifest.outputs[0].semantics == "detections_raw"
+    assert {a.path for a in manifest.artifacts if a.role == "model"} == {"model.fp32.onnx", "model.int8.onnx"}
+    # the accuracy gate: mAP by pycocotools on the held-out YOLO labels, FP32 and INT8
+    accuracy = next(c for c in manifest.checks if c.name == "accuracy_int8")
+    assert accuracy.passed and "held-out labels" in accuracy.detail
+    assert accuracy.measured["map50_fp32"] == pytest.approx(1.0)
+    assert accuracy.measured["map_fp32"] == pytest.approx(1.0)
+    assert accuracy.measured["map50_drop_pt"] <= 2.0
+    assert summary["gates"]["accuracy_int8"] is True
+    # the head's decoding stayed in float: scores and pixel boxes never pass a Q/DQ pair
+    assert manifest.calibration is not None
+    float_nodes = manifest.calibration.float_nodes
+    assert any("Sigmoid" in n for n in float_nodes) and any("dfl" in n for n in float_nodes)
+    int8 = onnx.load(str(yolo_project / "bundle" / "model.int8.onnx"))
+    producers = {o: n.op_type for n in int8.graph.node for o in n.output}
+    consumers = {i: n.op_type for n in int8.graph.node for i in n.input}
+    sigmoid = next(n for n in int8.graph.node if n.op_type == "Sigmoid")
+    assert consumers[sigmoid.output[0]] != "QuantizeLinear"
+    assert producers[int8.graph.output[0].name] == "Concat"
+    dfl = next(n for n in int8.graph.node if n.op_type == "Conv" and "dfl" in n.name)
+    assert dfl.input[1] == "model.1.dfl.conv.weight"  # a float initializer: its arange weights stay exact
+    # the daemon's decoder reads the golden outputs: the squares of the first sample image
+    fp32, q8 = (
+        decode_golden(yolo_project / "bundle", manifest, "fp32"),
+        decode_golden(yolo_project / "bundle", manifest, "int8"),
+    )
+    assert [len(f.detections) for f in fp32] == [len(f.detections) for f in q8]
+    assert all(d.score > 0.9 for f in fp32 for d in f.detections)
+
+
+def test_without_labels_int8_is_judged_against_fp32_and_the_report_says_so(yolo_project: Path) -> None:
+    proc = run_build(yolo_project, DETECTION_TOML.format(extra_model="", extra=""))
+    assert proc.returncode == 0, proc.stderr
+    manifest = verify_bundle(yolo_project / "bundle")
+    accuracy = next(c for c in manifest.checks if c.name == "accuracy_int8")
+    assert "judged against FP32" in accuracy.detail and accuracy.measured["agreement_f1"] >= 0.9
+    report = json.loads((yolo_project / "bundle" / "reports" / "onnx_import.json").read_text())
+    assert report["held_out"]["judge"] == "fp32" and "judged against FP32" in report["held_out"]["note"]
+
+
+def test_class_count_disagreeing_with_the_labels_is_a_usage_error_naming_the_output(
+    yolo_project: Path,
+) -> None:
+    (yolo_project / "labels.txt").write_text("scratch\ndent\nstain\n")
+    proc = run_build(yolo_project, DETECTION_TOML.format(extra_model='labels = "labels.txt"', extra=""))
+    assert proc.returncode == 2, proc.stderr
+    assert "labels" in proc.stderr and "differ from model.names" in proc.stderr
+    assert not (yolo_project / "bundle").exists()
+
+
+def test_output_matching_no_detection_layout_is_refused(tmp_path: Path) -> None:
+    write_yolo(tmp_path / "tiny.onnx", metadata=False)
+    write_images(tmp_path / "samples", 8, seed=1)
+    (tmp_path / "labels.txt").write_text("scratch\ndent\nstain\n")
+    toml = """
+[model]
+name = "tiny-yolo"
+version = "1"
+task = "detection"
+onnx = "tiny.onnx"
+labels = "labels.txt"
+
+[preprocess]
+color_order = "rgb"
+resize_mode = "letterbox"
+mean = [0.0, 0.0, 0.0]
+std = [1.0, 1.0, 1.0]
+
+[samples]
+dir = "samples"
+count = 8
+golden_count = 4
+"""
+    proc = run_build(tmp_path, toml)
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        "output 'output0' has shape [1, 6, 16], which matches no detection layout for 3 labels" in proc.stderr
+    )
+    assert "(N, 7, anchors)" in proc.stderr
+    assert not (tmp_path / "bundle").exists()
+
+
+ANOMALY_TOML = """
+[model]
+name = "tiny-padim"
+version = "1"
+task = "anomaly"
+onnx = "anomaly.onnx"
+names = ["good", "anomaly"]
+
+[input]
+name = "input"
+height = 64
+width = 64
+batch_max = 4
+
+[preprocess]
+color_order = "rgb"
+resize_mode = "stretch"
+mean = [0.0, 0.0, 0.0]
+std = [1.0, 1.0, 1.0]
+
+[samples]
+dir = "samples"
+count = 8
+golden_count = 4
+
+[calibration]
+images = ["calib"]
+count = 16
+allow_small = true
+method = "minmax"
+
+[speed]
+duration_s = 0.2
+
+[anomaly.evaluation]
+good = "val/good"
+bad = "val/bad"
+"""
+
+
+def write_parts(folder: Path, count: int, seed: int, spot: bool) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    for i in range(count):
+        frame = np.full((96, 96, 3), 128, dtype=np.uint8)
+        frame += rng.integers(0, 6, size=frame.shape, dtype=np.uint8)
+        if spot:
+            x, y = (int(v) for v in rng.integers(10, 70, size=2))
+            frame[y : y + 12, x : x + 12] = 250  # a bright spot: every channel beyond a grey part
+        cv2.imwrite(str(folder / f"part{seed}_{i:03d}.png"), frame)
+
+
+def anomaly_project(root: Path, calibration_defects: int) -> Path:
+    write_anomaly(root / "anomaly.onnx")
+    write_parts(root / "samples", 8, seed=1, spot=False)
+    write_parts(root / "calib" / "good", 16 - calibration_defects, seed=2, spot=False)
+    if calibration_defects:
+        write_parts(root / "calib" / "bad", calibration_defects, seed=5, spot=True)
+    write_parts(root / "val" / "good", 10, seed=3, spot=False)
+    write_parts(root / "val" / "bad", 10, seed=4, spot=True)
+    return root
+
+
+def test_int8_calibrated_on_good_parts_only_fails_the_f1_gate(tmp_path: Path) -> None:
+    # The defect's features lie outside every calibration range, so INT8 clips them and no
+    # score reaches the threshold: AUROC holds (the ranking survives), F1 does not.
+    proc = run_build(anomaly_project(tmp_path, calibration_defects=0), ANOMALY_TOML)
+    assert proc.returncode == 5, proc.stderr
+    assert "accuracy gate: model.int8.onnx: AUROC" in proc.stderr and "F1 1.0000 → 0.0000" in proc.stderr
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_anomalib_shaped_onnx_gets_its_threshold_from_held_out_parts_and_boxes(tmp_path: Path) -> None:
+    proc = run_build(anomaly_project(tmp_path, calibration_defects=4), ANOMALY_TOML)
+    assert proc.returncode == 0, proc.stderr
+    manifest = verify_bundle(tmp_path / "bundle")
+    assert [o.name for o in manifest.outputs] == ["pred_score", "anomaly_map"]  # the bool outputs dropped
+    settings = manifest.decoder.anomaly
+    assert settings is not None and settings.map_output == "anomaly_map"
+    threshold = next(c for c in manifest.checks if c.name == "anomaly_threshold")
+    assert settings.threshold == pytest.approx(threshold.measured["threshold"])
+    assert settings.norm_min is not None and settings.norm_max is not None
+    accuracy = next(c for c in manifest.checks if c.name == "accuracy_int8")
+    assert accuracy.measured["auroc_fp32"] == pytest.approx(1.0) and accuracy.passed
+    # a bad part through the bundle's decoder: one finding, boxed around the spot
+    frame = np.full((96, 96, 3), 128, dtype=np.uint8)
+    frame[30:42, 50:62] = 250
+    session = ort.InferenceSession(str(tmp_path / "bundle" / "model.int8.onnx"))
+    names = ["pred_score", "anomaly_map"]
+    tensor = preprocess(frame, manifest.preprocess, manifest.input)
+    outs = dict(zip(names, session.run(names, {"input": tensor}), strict=True))
+    (found,) = create_decoder(manifest).decode(outs, [(96, 96)])
+    assert isinstance(found, FrameFindings)
+    (det,) = found.detections
+    assert det.label == "anomaly" and det.box is not None
+    assert det.box == pytest.approx((50, 30, 62, 42), abs=3)  # the spot, within the 1.5x resize's pixels
