@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import cv2
 import jsonschema
 import numpy as np
+import pytest
 
 from tests.conftest import REPO
 from tests.export.conftest import lepton_export_script
@@ -70,10 +72,14 @@ def build_bundle(root: Path) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_bundle(tmp_path_factory.mktemp("export"))
+
+
 def test_boxes_from_a_brought_yolo_onnx_reach_the_operator_one_event_per_defect(
-    tmp_path: Path, broker: Broker
+    tmp_path: Path, broker: Broker, bundle: Path
 ) -> None:
-    bundle = build_bundle(tmp_path)
     video = tmp_path / "conveyor.mp4"
     conveyor_video(video)
     config = write_config(
@@ -113,3 +119,23 @@ def test_boxes_from_a_brought_yolo_onnx_reach_the_operator_one_event_per_defect(
     assert r > 150 and g < 100, (b, g, r)
     b, g, r = (int(v) for v in picture[160, 96])
     assert g > 150 and r < 100, (b, g, r)
+
+
+def test_a_bundle_whose_labels_disagree_with_the_boxes_output_stops_the_daemon(
+    tmp_path: Path, broker: Broker, bundle: Path
+) -> None:
+    broken = tmp_path / "bundle"
+    shutil.copytree(bundle, broken)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["labels"] = ["scratch", "dent", "stain"]
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    video = tmp_path / "conveyor.mp4"
+    conveyor_video(video)
+    config = write_config(
+        tmp_path / "lepton.toml",
+        daemon_config(bundle=broken, video=video, port=broker.port, state_dir=tmp_path / "state"),
+    )
+    result = lepton_edge("run", "--config", str(config))
+    assert result.returncode == 65, result.stderr
+    assert "output 'output0'" in result.stderr and "(1, 6, 16) (2 classes for 3 labels)" in result.stderr
+    assert "expected (N, 7, anchors)" in result.stderr
