@@ -45,6 +45,7 @@ from lepton.export.stages.bundle import (
 from lepton.export.stages.golden import GoldenSet, golden_outputs_name, write_golden_inputs
 from lepton.export.stages.labels import read_labels
 from lepton.export.stages.load_onnx import ImportedGraph, import_onnx, read_outputs
+from lepton.export.stages.reports import recorded_path
 from lepton.export.stages.samples import load_frames, select_samples
 from lepton.export.stages.task_eval import RunNamed
 from lepton.export.stages.task_outputs import (
@@ -238,7 +239,7 @@ def _write_report(
         "report": "lepton.export.onnx_import/1",
         "model": config.model.name,
         "version": config.model.version,
-        "source": str(config.model.onnx),
+        "source": recorded_path(config.model.onnx, config.base_dir) if config.model.onnx else None,
         "source_sha256": graph.source_sha256,
         "opset": graph.opset,
         "producer": graph.producer,

@@ -101,18 +101,21 @@ def read_onnx_int8_inputs(config: ExportConfig, held: HeldOut, progress: bool) -
 def decode_tail(path: Path) -> tuple[str, ...]:
     """Nodes no Conv/Gemm/MatMul depends on: the box decoding, sigmoids and maps at a model's end."""
     graph = onnx.load(str(path), load_external_data=False).graph
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
+    nodes = list(graph.node)
+    consumers: dict[str, list[int]] = {}
+    for index, node in enumerate(nodes):
         for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    feeds_compute: dict[str, bool] = {}
-    for node in reversed(graph.node):  # topological order: consumers come later
-        feeds_compute[node.name] = any(
-            c.op_type in _COMPUTE or feeds_compute.get(c.name, False)
-            for out in node.output
+            consumers.setdefault(name, []).append(index)
+    feeds_compute = [False] * len(nodes)  # by position: node names may be empty
+    for index in reversed(range(len(nodes))):  # topological order: consumers come later
+        feeds_compute[index] = any(
+            nodes[c].op_type in _COMPUTE or feeds_compute[c]
+            for out in nodes[index].output
             for c in consumers.get(out, [])
         )
-    return tuple(n.name for n in graph.node if n.op_type not in _COMPUTE and not feeds_compute[n.name])
+    return tuple(
+        n.name for i, n in enumerate(nodes) if n.name and n.op_type not in _COMPUTE and not feeds_compute[i]
+    )
 
 
 @dataclass(frozen=True)

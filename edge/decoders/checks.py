@@ -19,8 +19,8 @@ _FIX = "re-export the bundle with lepton-export (its decoder settings must descr
 def output_spec(manifest: Manifest, name: str) -> OutputSpec:
     spec = next((o for o in manifest.outputs if o.name == name), None)
     if spec is None:
-        raise BundleError(f"decoder: output {name!r} is not among the bundle's outputs "
-                          f"{[o.name for o in manifest.outputs]}; {_FIX}")  # fmt: skip
+        names = [o.name for o in manifest.outputs]
+        raise BundleError(f"decoder: output {name!r} is not among the bundle's outputs {names}; {_FIX}")
     return spec
 
 
