@@ -126,3 +126,19 @@ def test_class_index_outside_labels_is_refused() -> None:
 def test_unknown_label_in_per_class_thresholds_is_refused() -> None:
     with pytest.raises(BundleError, match=r"class_score_min names \['crack'\]"):
         create_decoder(detection_manifest(class_score_min={"crack": 0.5}))
+
+
+def test_nan_in_a_box_of_a_kept_anchor_is_refused() -> None:
+    decoder = create_decoder(detection_manifest())
+    out = raw_output([(320, 320, 10, 10, 0, 0.9)])
+    out[0, 2, 0] = np.nan  # w: both x1 and x2 of the box
+    with pytest.raises(BundleError, match="output 'output0' holds 2 NaN/inf value"):
+        decoder.decode({"output0": out}, [FRAME])
+
+
+def test_nan_in_an_end_to_end_output_is_refused() -> None:
+    decoder = create_decoder(detection_manifest(layout="end_to_end"))
+    out = np.zeros((1, 300, 6), dtype=np.float32)
+    out[0, 3, 5] = np.nan
+    with pytest.raises(BundleError, match="NaN/inf"):
+        decoder.decode({"output0": out}, [FRAME])
