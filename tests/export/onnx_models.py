@@ -88,6 +88,22 @@ class TinyYolo(nn.Module):
         return self.model[1](self.model[0](x))
 
 
+class TinyYoloEndToEnd(nn.Module):
+    """YOLO26/YOLOv10's output layout: (N, K, 6) x1, y1, x2, y2, score, class, best K first."""
+
+    def __init__(self, nc: int = len(NAMES), k: int = 10) -> None:
+        super().__init__()
+        self.yolo, self.k = TinyYolo(nc), k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.yolo(x).transpose(1, 2)  # (N, A, 4+nc)
+        xy, wh, cls = y[..., :2], y[..., 2:4], y[..., 4:]
+        score, label = cls.max(-1, keepdim=True)
+        rows = torch.cat([xy - wh / 2, xy + wh / 2, score, label.float()], -1)
+        top = score.squeeze(-1).topk(self.k, dim=1).indices
+        return torch.gather(rows, 1, top.unsqueeze(-1).expand(-1, -1, 6))
+
+
 def _export(
     model: nn.Module, path: Path, outputs: list[str], input_name: str, size: int, dynamic: bool
 ) -> None:
@@ -102,10 +118,16 @@ def _export(
 
 
 def write_yolo(
-    path: Path, names: tuple[str, ...] = NAMES, metadata: bool = True, dynamic: bool = False
+    path: Path,
+    names: tuple[str, ...] = NAMES,
+    metadata: bool = True,
+    dynamic: bool = False,
+    nms: bool = False,
 ) -> Path:
-    """``yolo export format=onnx``'s shape: input 'images' (1, 3, 64, 64), output 'output0' (1, 4+nc, 16)."""
-    _export(TinyYolo(len(names)), path, ["output0"], "images", IMGSZ, dynamic)
+    """``yolo export format=onnx``'s shape: input 'images' (1, 3, 64, 64), output 'output0' (1, 4+nc, 16);
+    with ``nms`` an end-to-end model, output (1, 10, 6), as ``nms=True`` or a YOLO26 writes."""
+    model = TinyYoloEndToEnd(len(names)) if nms else TinyYolo(len(names))
+    _export(model, path, ["output0"], "images", IMGSZ, dynamic)
     if metadata:
         model = onnx.load(str(path))
         props = {
@@ -118,7 +140,7 @@ def write_yolo(
             "batch": "1",
             "imgsz": str([IMGSZ, IMGSZ]),
             "names": str(dict(enumerate(names))),
-            "args": str({"batch": 1, "half": False, "dynamic": dynamic, "nms": False}),
+            "args": str({"batch": 1, "half": False, "dynamic": dynamic, "nms": nms}),
             "channels": "3",
         }
         for key, value in props.items():
@@ -162,4 +184,13 @@ def write_anomaly(path: Path, size: int = 64) -> Path:
     return path
 
 
-__all__ = ["IMGSZ", "NAMES", "STRIDE", "TinyAnomaly", "TinyYolo", "write_anomaly", "write_yolo"]
+__all__ = [
+    "IMGSZ",
+    "NAMES",
+    "STRIDE",
+    "TinyAnomaly",
+    "TinyYolo",
+    "TinyYoloEndToEnd",
+    "write_anomaly",
+    "write_yolo",
+]

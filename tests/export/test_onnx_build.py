@@ -166,6 +166,21 @@ def test_without_labels_int8_is_judged_against_fp32_and_the_report_says_so(yolo_
     assert report["held_out"]["judge"] == "fp32" and "judged against FP32" in report["held_out"]["note"]
 
 
+def test_end_to_end_yolo_onnx_reads_its_layout_from_the_metadata(tmp_path: Path) -> None:
+    write_yolo(tmp_path / "tiny.onnx", nms=True)
+    write_images(tmp_path / "samples", 8, seed=1)
+    toml = '[model]\nname = "tiny-e2e"\nversion = "1"\nonnx = "tiny.onnx"\n\n'
+    proc = run_build(tmp_path, toml + '[samples]\ndir = "samples"\ncount = 8\ngolden_count = 4\n')
+    assert proc.returncode == 0, proc.stderr
+    manifest = verify_bundle(tmp_path / "bundle")
+    det = manifest.decoder.detection
+    assert det is not None and det.layout == "end_to_end"
+    assert manifest.outputs[0].semantics == "detections_xyxy" and manifest.outputs[0].shape[1:] == (10, 6)
+    found = decode_golden(tmp_path / "bundle", manifest, "fp32")
+    assert all(d.score > 0.9 for f in found for d in f.detections)
+    assert any(f.detections for f in found)
+
+
 def test_class_count_disagreeing_with_the_labels_is_a_usage_error_naming_the_output(
     yolo_project: Path,
 ) -> None:
