@@ -46,7 +46,9 @@ class Finding(StrictModel):
     label: str
     score: float = Field(ge=0.0, le=1.0)
     box: tuple[int, int, int, int] | None = Field(
-        default=None, description="x1, y1, x2, y2 in frame pixels (detection models only)."
+        default=None,
+        description="x1, y1, x2, y2 in frame pixels (detection models; anomaly models: the area above "
+        "the threshold).",
     )
 
 
