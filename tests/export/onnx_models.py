@@ -104,7 +104,7 @@ class TinyYoloEndToEnd(nn.Module):
         return torch.gather(rows, 1, top.unsqueeze(-1).expand(-1, -1, 6))
 
 
-def _export(
+def export_model(
     model: nn.Module, path: Path, outputs: list[str], input_name: str, size: int, dynamic: bool
 ) -> None:
     dummy = torch.zeros(1, 3, size, size)
@@ -127,7 +127,7 @@ def write_yolo(
     """``yolo export format=onnx``'s shape: input 'images' (1, 3, 64, 64), output 'output0' (1, 4+nc, 16);
     with ``nms`` an end-to-end model, output (1, 10, 6), as ``nms=True`` or a YOLO26 writes."""
     model = TinyYoloEndToEnd(len(names)) if nms else TinyYolo(len(names))
-    _export(model, path, ["output0"], "images", IMGSZ, dynamic)
+    export_model(model, path, ["output0"], "images", IMGSZ, dynamic)
     if metadata:
         model = onnx.load(str(path))
         props = {
@@ -180,7 +180,9 @@ class TinyAnomaly(nn.Module):
 
 
 def write_anomaly(path: Path, size: int = 64) -> Path:
-    _export(TinyAnomaly(), path, ["pred_score", "pred_label", "anomaly_map"], "input", size, dynamic=True)
+    export_model(
+        TinyAnomaly(), path, ["pred_score", "pred_label", "anomaly_map"], "input", size, dynamic=True
+    )
     return path
 
 

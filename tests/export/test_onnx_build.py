@@ -13,13 +13,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import torch
 
 from lepton.edge.bundle.manifest import Manifest, verify_bundle
 from lepton.edge.decoders.findings import FrameFindings
 from lepton.edge.decoders.registry import create_decoder
 from lepton.edge.preprocess import preprocess
 from tests.export.conftest import REPO, lepton_export_script
-from tests.export.onnx_models import NAMES, write_anomaly, write_yolo
+from tests.export.onnx_models import NAMES, export_model, write_anomaly, write_yolo
 
 BGR = {0: (0, 0, 230), 1: (0, 230, 0)}  # class 0 red, class 1 green
 CELL = 32  # frame pixels per detector cell (128x128 frames into a 64x64 input)
@@ -179,6 +180,29 @@ def test_end_to_end_yolo_onnx_reads_its_layout_from_the_metadata(tmp_path: Path)
     found = decode_golden(tmp_path / "bundle", manifest, "fp32")
     assert all(d.score > 0.9 for f in found for d in f.detections)
     assert any(f.detections for f in found)
+
+
+def test_a_classifier_brought_as_onnx_ships_with_the_classification_decoder(tmp_path: Path) -> None:
+    classifier = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3)
+    )
+    export_model(classifier, tmp_path / "cls.onnx", ["logits"], "image", 32, dynamic=True)
+    write_images(tmp_path / "samples", 8, seed=1)
+    (tmp_path / "labels.txt").write_text("ok\nscratch\ndent\n")
+    toml = (
+        '[model]\nname = "cls"\nversion = "1"\nonnx = "cls.onnx"\nlabels = "labels.txt"\n\n'
+        '[input]\nbatch_max = 4\n\n[preprocess]\ncolor_order = "rgb"\nresize_mode = "stretch"\n'
+        "mean = [0.5, 0.5, 0.5]\nstd = [0.25, 0.25, 0.25]\n\n"
+        '[samples]\ndir = "samples"\ncount = 8\ngolden_count = 4\n'
+    )
+    proc = run_build(tmp_path, toml)
+    assert proc.returncode == 0, proc.stderr
+    manifest = verify_bundle(tmp_path / "bundle")
+    assert (manifest.model.task, manifest.decoder.kind, manifest.decoder.output) == (
+        "classification",
+    ) * 2 + ("logits",)
+    assert (manifest.input.name, manifest.input.height, manifest.input.batch_max) == ("image", 32, 4)
+    assert manifest.decoder.background_labels == ("ok",)
 
 
 def test_class_count_disagreeing_with_the_labels_is_a_usage_error_naming_the_output(
