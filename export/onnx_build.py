@@ -51,6 +51,7 @@ from lepton.export.stages.task_eval import RunNamed
 from lepton.export.stages.task_outputs import (
     TaskOutputs,
     build_decoder,
+    check_box_geometry,
     decode,
     describe_outputs,
     draft_manifest,
@@ -180,7 +181,9 @@ def _decode_samples(
     tensor, sizes = samples
     step = config.input.batch_max
     for start in range(0, len(tensor), step):
-        decode(decoder, run(tensor[start : start + step]), sizes[start : start + step])
+        outputs = run(tensor[start : start + step])
+        decode(decoder, outputs, sizes[start : start + step])
+        check_box_geometry(decoder, outputs, config.input.spec(), task.decoder.output)
 
 
 def _anomaly_threshold(

@@ -28,6 +28,9 @@ from lepton.edge.decoders.geometry import FrameGeometry
 from lepton.edge.engines.base import Outputs
 from lepton.edge.errors import BundleError
 
+InputBoxes = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]
+"""(K, 4) x1, y1, x2, y2 in input pixels, (K,) scores, (K,) class indices, best first."""
+
 MAX_CANDIDATES = 30000
 """Boxes handed to NMS at most, best first (Ultralytics' max_nms)."""
 
@@ -105,20 +108,27 @@ class DetectionDecoder:
     def _check_declared(self, shape: tuple[int | str, ...]) -> None:
         self._check_shape(shape, "is declared with")
 
-    def decode(self, outputs: Outputs, frame_sizes: Sequence[tuple[int, int]]) -> list[FrameFindings]:
+    def input_boxes(self, outputs: Outputs) -> list[InputBoxes]:
+        """Per image: (x1, y1, x2, y2) in input pixels, scores, classes, after thresholds and NMS."""
         raw = take(outputs, self._output, finite=False)
         self._check_shape(tuple(raw.shape), "has")
-        if raw.shape[0] != len(frame_sizes):
-            raise bad_output(self._output, f"has batch {raw.shape[0]} for {len(frame_sizes)} frame(s)")
         one = self._decode_raw if self._settings.layout == "yolo_raw" else self._decode_e2e
+        return [one(rows) for rows in raw]
+
+    def decode(self, outputs: Outputs, frame_sizes: Sequence[tuple[int, int]]) -> list[FrameFindings]:
+        found = self.input_boxes(outputs)
+        if len(found) != len(frame_sizes):
+            raise bad_output(self._output, f"has batch {len(found)} for {len(frame_sizes)} frame(s)")
         results = []
-        for i, hw in enumerate(frame_sizes):
+        for (xyxy, scores, classes), hw in zip(found, frame_sizes, strict=True):
             geometry = FrameGeometry.of(hw, self._preprocess, self._input)
-            xyxy, scores, classes = one(raw[i])
             boxes = geometry.boxes_to_frame(xyxy)
+            inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # clipping left some area
             dets = tuple(
                 Detection(self._labels[c], float(s), (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
-                for b, s, c in zip(boxes.tolist(), scores.tolist(), classes.tolist(), strict=True)
+                for b, s, c in zip(
+                    boxes[inside].tolist(), scores[inside].tolist(), classes[inside].tolist(), strict=True
+                )
             )
             results.append(FrameFindings(dets, geometry))
         return results
@@ -162,4 +172,4 @@ class DetectionDecoder:
         return rows[keep, :4].astype(np.float32), scores[keep], classes[keep]
 
 
-__all__ = ["MAX_CANDIDATES", "DetectionDecoder", "class_thresholds", "nms_per_class"]
+__all__ = ["MAX_CANDIDATES", "DetectionDecoder", "InputBoxes", "class_thresholds", "nms_per_class"]

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import numpy as np
+
 from lepton.edge.bundle.manifest import (
     AnomalyDecoding,
     DecoderSpec,
@@ -25,6 +27,7 @@ from lepton.edge.bundle.manifest import (
     PreprocessSpec,
     Toolchain,
 )
+from lepton.edge.decoders.detection import DetectionDecoder
 from lepton.edge.decoders.registry import Decoder, Verdict, create_decoder
 from lepton.edge.engines.base import Outputs
 from lepton.edge.errors import BundleError
@@ -159,6 +162,37 @@ def decode(decoder: Decoder, outputs: Outputs, frame_sizes: Sequence[tuple[int, 
         raise UsageError(_export_words(str(err))) from err
 
 
+def check_box_geometry(decoder: Decoder, outputs: Outputs, input_spec: InputSpec, name: str) -> int:
+    """Refuse boxes that cannot be input pixels; return how many boxes the outputs hold.
+
+    The daemon clips boxes to the frame, so a model whose boxes lie outside the input
+    (another layout, another input size) or that gives normalised 0-1 coordinates would ship
+    and find nothing where the defects are. On the sample images either is a usage error.
+    """
+    if not isinstance(decoder, DetectionDecoder):
+        return 0
+    h, w = input_spec.height, input_spec.width
+    found = [xyxy for xyxy, _scores, _classes in decoder.input_boxes(outputs) if len(xyxy)]
+    if not found:
+        return 0
+    boxes = np.concatenate(found)
+    outside = (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0) | (boxes[:, 0] >= w) | (boxes[:, 1] >= h)
+    if outside.any():
+        example = [round(float(v), 1) for v in boxes[int(np.argmax(outside))]]
+        raise UsageError(
+            f"detection: output {name!r} gives {int(outside.sum())} of {len(boxes)} boxes on the sample "
+            f"images entirely outside the {w}x{h} input (e.g. x1, y1, x2, y2 = {example}), expected input "
+            "pixels; check [input] height/width against the size the model was exported at, and the layout"
+        )
+    if float(np.max(boxes[:, 2:] - boxes[:, :2])) < 2.0:
+        raise UsageError(
+            f"detection: output {name!r} gives boxes no larger than 2 pixels on every sample image: "
+            "coordinates normalised to 0-1? lepton reads cx, cy, w, h in input pixels (as Ultralytics "
+            "exports them); re-export the model with pixel coordinates"
+        )
+    return len(boxes)
+
+
 def _export_words(message: str) -> str:
     return message.replace(
         "re-export the bundle with lepton-export (its decoder settings must describe the model's outputs)",
@@ -166,4 +200,12 @@ def _export_words(message: str) -> str:
     )
 
 
-__all__ = ["TaskOutputs", "build_decoder", "decode", "describe_outputs", "detection_layout", "draft_manifest"]
+__all__ = [
+    "TaskOutputs",
+    "build_decoder",
+    "check_box_geometry",
+    "decode",
+    "describe_outputs",
+    "detection_layout",
+    "draft_manifest",
+]

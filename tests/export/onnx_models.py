@@ -53,9 +53,9 @@ class DFL(nn.Module):
 class Detect(nn.Module):
     """One level: the box is the cell (16 input pixels), the class score comes from the colour."""
 
-    def __init__(self, nc: int) -> None:
+    def __init__(self, nc: int, box_scale: float = 1.0, box_offset: float = 0.0) -> None:
         super().__init__()
-        self.nc = nc
+        self.nc, self.box_scale, self.box_offset = nc, box_scale, box_offset
         self.cv2 = nn.Conv2d(2, 4 * REG_MAX, 1)
         self.cv2.weight.data.zero_()
         bias = torch.full((4, REG_MAX), -10.0)
@@ -75,14 +75,15 @@ class Detect(nn.Module):
         box, cls = y.split((4 * REG_MAX, self.nc), 1)
         lt, rb = self.dfl(box).chunk(2, 1)
         x1y1, x2y2 = self.anchors - lt, self.anchors + rb
-        xywh = torch.cat([(x1y1 + x2y2) / 2, x2y2 - x1y1], 1) * STRIDE
+        xywh = torch.cat([(x1y1 + x2y2) / 2, x2y2 - x1y1], 1) * STRIDE * self.box_scale
+        xywh[:, 0] += self.box_offset  # broken exports: boxes off the input, or normalised
         return torch.cat([xywh, cls.sigmoid()], 1)
 
 
 class TinyYolo(nn.Module):
-    def __init__(self, nc: int = len(NAMES)) -> None:
+    def __init__(self, nc: int = len(NAMES), box_scale: float = 1.0, box_offset: float = 0.0) -> None:
         super().__init__()
-        self.model = nn.ModuleList([Stem(), Detect(nc)])
+        self.model = nn.ModuleList([Stem(), Detect(nc, box_scale, box_offset)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model[1](self.model[0](x))
@@ -123,10 +124,11 @@ def write_yolo(
     metadata: bool = True,
     dynamic: bool = False,
     nms: bool = False,
+    broken: tuple[float, float] = (1.0, 0.0),
 ) -> Path:
     """``yolo export format=onnx``'s shape: input 'images' (1, 3, 64, 64), output 'output0' (1, 4+nc, 16);
     with ``nms`` an end-to-end model, output (1, 10, 6), as ``nms=True`` or a YOLO26 writes."""
-    model = TinyYoloEndToEnd(len(names)) if nms else TinyYolo(len(names))
+    model = TinyYoloEndToEnd(len(names)) if nms else TinyYolo(len(names), *broken)
     export_model(model, path, ["output0"], "images", IMGSZ, dynamic)
     if metadata:
         model = onnx.load(str(path))

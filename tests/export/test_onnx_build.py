@@ -215,6 +215,25 @@ def test_class_count_disagreeing_with_the_labels_is_a_usage_error_naming_the_out
     assert not (yolo_project / "bundle").exists()
 
 
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ((1.0, 1000.0), "entirely outside the 64x64 input"),
+        ((1.0 / 64, 0.0), "coordinates normalised to 0-1?"),
+    ],
+)
+def test_boxes_that_cannot_be_input_pixels_are_refused(
+    tmp_path: Path, broken: tuple[float, float], message: str
+) -> None:
+    write_yolo(tmp_path / "tiny.onnx", broken=broken)
+    write_images(tmp_path / "samples", 8, seed=1)
+    toml = '[model]\nname = "tiny-yolo"\nversion = "1"\nonnx = "tiny.onnx"\n\n'
+    proc = run_build(tmp_path, toml + '[samples]\ndir = "samples"\ncount = 8\ngolden_count = 4\n')
+    assert proc.returncode == 2, proc.stderr
+    assert "output 'output0'" in proc.stderr and message in proc.stderr
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_output_matching_no_detection_layout_is_refused(tmp_path: Path) -> None:
     write_yolo(tmp_path / "tiny.onnx", metadata=False)
     write_images(tmp_path / "samples", 8, seed=1)

@@ -142,3 +142,10 @@ def test_nan_in_an_end_to_end_output_is_refused() -> None:
     out[0, 3, 5] = np.nan
     with pytest.raises(BundleError, match="NaN/inf"):
         decoder.decode({"output0": out}, [FRAME])
+
+
+def test_a_box_entirely_outside_the_frame_is_dropped() -> None:
+    decoder = create_decoder(detection_manifest())
+    out = raw_output([(320, 40, 60, 40, 0, 0.9), (320, 320, 10, 10, 1, 0.8)])  # the first lies in the pad
+    (found,) = decoder.decode({"output0": out}, [FRAME])
+    assert [d.label for d in found.detections] == ["dent"]
