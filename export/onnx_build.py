@@ -21,17 +21,17 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from lepton.edge.atomic_write import staged_directory, write_text_atomic
 from lepton.edge.bundle.manifest import CheckResult, verify_bundle
+from lepton.edge.engines.base import Outputs
 from lepton.edge.preprocess import Tensor, preprocess_batch
 from lepton.export.config import ExportConfig
 from lepton.export.errors import UsageError
 from lepton.export.onnx_gates import HeldOut, Models, anomaly_scores, find_held_out
-from lepton.export.onnx_int8 import OnnxInt8Build, build_onnx_int8, read_onnx_int8_inputs
+from lepton.export.onnx_int8 import OnnxInt8Build, OnnxInt8Inputs, build_onnx_int8, read_onnx_int8_inputs
 from lepton.export.ort_cpu import OrtCpuModel
 from lepton.export.pipeline import BuildResult
 from lepton.export.stages.anomaly_metrics import best_f1_threshold
@@ -120,7 +120,7 @@ def _build_in(
     task: TaskOutputs,
     samples: tuple[Tensor, list[tuple[int, int]]],
     held: HeldOut,
-    int8_inputs: Any,
+    int8_inputs: OnnxInt8Inputs | None,
     progress: bool,
 ) -> tuple[str, ...]:
     assert config.model.onnx is not None
@@ -128,7 +128,7 @@ def _build_in(
     graph = import_onnx(config.model.onnx, stage / FP32_MODEL, task.names, spec)
     ort = OrtCpuModel.load(graph.path, config.input.name, task.decoder.output)
 
-    def fp32_run(b: Tensor) -> dict[str, Any]:
+    def fp32_run(b: Tensor) -> Outputs:
         return ort.run_named(b, task.names)
 
     _decode_samples(config, labels, task, samples, fp32_run)
