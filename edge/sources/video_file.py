@@ -28,6 +28,8 @@ class VideoFileSource(FrameSource):
         self._capture: cv2.VideoCapture | None = None
         self._pacer: FramePacer | None = None
         self._pending: np.ndarray | None = None
+        self._announced = 0  # frames the container's header announces
+        self._played = 0  # frames read in this pass through the file
         self.fps = 0.0
 
     def _open_capture(self) -> cv2.VideoCapture:
@@ -54,6 +56,7 @@ class VideoFileSource(FrameSource):
         self._capture = capture
         self._pending = image
         self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self._announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         if self._config.realtime:
             self._pacer = FramePacer(self.fps or 25.0)
         log.info("camera %s: playing %s at %.1f fps", self.camera, self._config.path, self.fps)
@@ -65,15 +68,32 @@ class VideoFileSource(FrameSource):
         self._pending = None
         if image is None:
             ok, image = self._capture.read()
+            if not ok:
+                self._warn_if_cut_short()
             if not ok and self._config.loop:
                 self._capture.release()
                 self._capture = self._open_capture()
                 ok, image = self._capture.read()
             if not ok or image is None:
                 return None
+        self._played += 1
         if self._pacer is not None:
             self._pacer.wait()
         return self._stamp(image)
+
+    def _warn_if_cut_short(self) -> None:
+        """A copy cut short still announces its whole length: it ends early, and a replay that
+        stops there would otherwise look like a complete one (exit 0, all events sent)."""
+        if 0 < self._played < self._announced:
+            log.warning(
+                "camera %s: video file %s ended at frame %d of the %d its header announces "
+                "(truncated copy?); copy the file again for a complete replay",
+                self.camera,
+                self._config.path,
+                self._played,
+                self._announced,
+            )
+        self._played = 0
 
     def close(self) -> None:
         if self._capture is not None:

@@ -38,3 +38,22 @@ def test_loop_starts_again_at_the_end(tmp_path: Path) -> None:
         seqs = [source.read() for _ in range(15)]
     assert all(f is not None for f in seqs)
     assert [f.seq for f in seqs if f is not None] == list(range(15))
+
+
+def test_a_copy_cut_short_warns_with_the_frame_it_stopped_at(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    video = tmp_path / "line.avi"
+    write_color_video(video, [(GRAY, 40)], fourcc="MJPG")
+    config = FileSourceConfig(kind="file", camera="cam1", path=video)
+    with caplog.at_level("WARNING"):
+        assert len(_frames(config)) == 40
+    assert not caplog.records  # a complete file ends quietly
+
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])  # the header still announces 40 frames
+    with caplog.at_level("WARNING"):
+        played = len(_frames(config))
+    assert 0 < played < 40
+    (record,) = caplog.records
+    assert f"ended at frame {played} of the 40" in record.getMessage() and str(video) in record.getMessage()
