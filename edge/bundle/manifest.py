@@ -176,6 +176,23 @@ class Artifact(StrictModel):
         return v
 
 
+class GoldenTolerance(StrictModel):
+    """How close a device's engine must come to the golden outputs, for one arithmetic."""
+
+    cosine_min: float = Field(gt=0.0, le=1.0, description="Worst per-sample cosine to the reference.")
+    top1_agreement_min: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="Fraction of golden inputs whose top-1 class must match."
+    )
+
+
+DEFAULT_TOLERANCES: Final[dict[str, GoldenTolerance]] = {
+    # bf16 keeps 8 bits of mantissa: logits move by ~0.5 %, and a near-tie may flip
+    "bf16": GoldenTolerance(cosine_min=0.99, top1_agreement_min=0.8),
+    "fp16": GoldenTolerance(cosine_min=0.995, top1_agreement_min=0.8),
+}
+"""For arithmetic a bundle records no tolerance for (bundles older than the field)."""
+
+
 class GoldenSpec(StrictModel):
     """Preprocessed inputs and reference outputs: the smoke test a device runs before serving."""
 
@@ -186,6 +203,22 @@ class GoldenSpec(StrictModel):
     )
     count: int = Field(gt=0)
     cosine_min: float = Field(default=0.999, gt=0.0, le=1.0)
+    tolerances: dict[str, GoldenTolerance] = Field(
+        default_factory=dict,
+        description="Per arithmetic an engine computes in (fp32, int8, bf16, fp16); one not listed "
+        "gets cosine_min with full top-1 agreement, or lepton's default for bf16 and fp16.",
+    )
+
+    def tolerance(self, keys: tuple[str, ...]) -> GoldenTolerance:
+        """The loosest tolerance of ``keys``: an INT8 file computed with bf16 floats needs both."""
+        found = [
+            self.tolerances.get(k) or DEFAULT_TOLERANCES.get(k) or GoldenTolerance(cosine_min=self.cosine_min)
+            for k in keys or ("fp32",)
+        ]
+        return GoldenTolerance(
+            cosine_min=min(t.cosine_min for t in found),
+            top1_agreement_min=min(t.top1_agreement_min for t in found),
+        )
 
 
 class Toolchain(StrictModel):
@@ -432,6 +465,7 @@ def verify_bundle(bundle_dir: Path) -> Manifest:
 
 
 __all__ = [
+    "DEFAULT_TOLERANCES",
     "LABELS_NAME",
     "MANIFEST_NAME",
     "SCHEMA_ID",
@@ -442,6 +476,7 @@ __all__ = [
     "DecoderSpec",
     "DetectionDecoding",
     "GoldenSpec",
+    "GoldenTolerance",
     "InputSpec",
     "Manifest",
     "ModelInfo",

@@ -32,23 +32,47 @@ class DeviceConfig(StrictModel):
 class BundleConfig(StrictModel):
     path: ConfigPath = Field(description="Directory written by lepton-export (holds manifest.json).")
     precision: Literal["auto", "int8", "fp32"] = Field(
-        default="auto", description="auto runs INT8 when the bundle has it, else FP32."
+        default="auto",
+        description="The bundle's model files the engine may run: auto, every one (the engine "
+        "choice measures them); int8 or fp32 only that file.",
     )
 
 
 class EngineConfig(StrictModel):
-    backends: tuple[Literal["ort-cuda", "ort-cpu"], ...] = Field(
-        default=("ort-cpu",),
+    backends: tuple[Literal["openvino", "ort-cuda", "ort-cpu"], ...] = Field(
+        default=("openvino", "ort-cpu"),
         min_length=1,
-        description="Ordered fallback list; the first that loads and passes the golden smoke test runs.",
+        description="Backends to consider, in order of preference; one this box lacks is skipped "
+        "with its reason (ORT CPU runs where OpenVINO is not installed).",
     )
-    intra_op_threads: int = Field(default=0, ge=0, description="ORT intra-op threads; 0 lets ORT choose.")
+    select: Literal["fastest", "first"] = Field(
+        default="fastest",
+        description="fastest: every candidate (backend x precision) that passes the golden smoke "
+        "test is timed at start and the fastest runs; first: the first that passes runs.",
+    )
+    precision: Literal["auto"] | tuple[Literal["int8", "bf16", "fp16", "fp32"], ...] = Field(
+        default="auto",
+        description='Arithmetic the candidates may use, in order of preference ("auto": int8, bf16, '
+        "fp16, fp32, as far as the bundle and the backend offer). bf16/fp16 run the FP32 file; "
+        "bundle.precision limits the files.",
+    )
+    intra_op_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Threads of one inference (ORT intra-op, OpenVINO); 0 lets the runtime choose.",
+    )
     batch_max: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         default="auto",
         description=(
             'Most frames per engine call (frames that queued up run together). "auto": each '
             "size the bundle allows is timed at start and the fastest per frame is used."
         ),
+    )
+    measure_budget_s: float = Field(
+        default=2.0,
+        gt=0.0,
+        description="Start-up time one candidate may spend being timed (larger batches are not "
+        "tried once it is spent); loading and the smoke test come on top.",
     )
 
 

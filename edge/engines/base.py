@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +17,9 @@ from lepton.edge.bundle.manifest import Manifest, Precision
 from lepton.edge.errors import EngineError
 
 Outputs = dict[str, npt.NDArray[np.float32]]
+Compute = Literal["fp32", "bf16", "fp16", "int8"]
+"""The arithmetic an engine runs in: its file's precision, or a cheaper float (bf16, fp16) that a
+backend computes an FP32 file in. The smoke test's tolerance and ``engine.precision`` use it."""
 
 
 class Engine(abc.ABC):
@@ -23,12 +27,48 @@ class Engine(abc.ABC):
 
     backend: str = "abstract"
 
-    def __init__(self, model_path: Path, manifest: Manifest, precision: Precision, threads: int) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        manifest: Manifest,
+        precision: Precision,
+        threads: int,
+        *,
+        compute: Compute | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.model_path = model_path
         self.manifest = manifest
         self.precision = precision
         self.threads = threads
+        self.compute: Compute = compute or precision
+        self.cache_dir = cache_dir
+        """Where a backend may keep what it compiled (the state dir's); None: compile every start."""
         self._opened = False
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this box cannot run the backend at all (runtime not installed, no GPU), else None.
+
+        Cheap and model-free: the engine choice skips the backend with this reason.
+        """
+        return None
+
+    @classmethod
+    def computes(cls, precision: Precision) -> tuple[Compute, ...]:
+        """The arithmetic this backend offers on this box for a file of ``precision``."""
+        return (precision,)
+
+    @property
+    def tolerance_keys(self) -> tuple[str, ...]:
+        """The golden tolerances that apply (the loosest wins): an INT8 file run with bf16
+        float parts needs both INT8's and bf16's."""
+        return tuple(dict.fromkeys((self.precision, self.compute)))
+
+    @property
+    def label(self) -> str:
+        """``backend compute`` as logs and the status payload name a candidate."""
+        return f"{self.backend} {self.compute}"
 
     def open(self) -> None:
         self._open()
@@ -67,4 +107,4 @@ class Engine(abc.ABC):
         return None
 
 
-__all__ = ["Engine", "Outputs"]
+__all__ = ["Compute", "Engine", "Outputs"]

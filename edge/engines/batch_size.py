@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from lepton.edge.bundle.manifest import InputSpec
+from lepton.edge.bundle.manifest import InputSpec, Manifest
 from lepton.edge.engines.base import Engine
 from lepton.edge.engines.smoke_test import golden_inputs
 from lepton.edge.errors import ConfigError
@@ -57,14 +57,23 @@ def fastest_batch(
     *,
     budget_s: float = 0.05,
     clock: Callable[[], float] = time.perf_counter,
+    sizes: list[int] | None = None,
+    total_budget_s: float | None = None,
 ) -> BatchTiming:
     """Time ``engine`` at each size (``sample`` frames repeated to fill the batch), warm.
 
     Each size runs once to warm up, then at least 3 times and until ``budget_s`` is spent;
-    the best call counts, since noise on a shared box only ever adds time.
+    the best call counts, since noise on a shared box only ever adds time. Sizes go up, and
+    none is started once ``total_budget_s`` is spent (a slow model keeps start-up bounded).
     """
     costs: dict[int, float] = {}
-    for size in sizes_to_try(engine.manifest.input):
+    began = clock()
+    sizes = sizes or sizes_to_try(engine.manifest.input)
+    if total_budget_s is not None:
+        budget_s = min(budget_s, total_budget_s / len(sizes))
+    for size in sizes:
+        if costs and total_budget_s is not None and clock() - began >= total_budget_s:
+            break
         batch = np.ascontiguousarray(np.resize(sample, (size, *sample.shape[1:])), dtype=np.float32)
         engine.infer(batch)
         best, calls, started = float("inf"), 0, clock()
@@ -79,20 +88,30 @@ def fastest_batch(
     return BatchTiming(chosen, costs)
 
 
+def check_batch_max(spec: InputSpec, configured: int | Literal["auto"]) -> None:
+    """A fixed ``engine.batch_max`` must lie in the bundle's range."""
+    if configured != "auto" and not spec.batch_min <= configured <= spec.batch_max:
+        raise ConfigError(
+            f"engine.batch_max = {configured} is outside the bundle's batch range "
+            f'[{spec.batch_min}, {spec.batch_max}]; set a size within it, or "auto"'
+        )
+
+
+def timing_sample(manifest: Manifest, bundle_dir: Path) -> npt.NDArray[np.float32]:
+    """The golden inputs (real preprocessed images), or zeros for a bundle without them."""
+    sample = golden_inputs(manifest, bundle_dir)
+    if sample is None:
+        spec = manifest.input
+        sample = np.zeros((1, spec.channels, spec.height, spec.width), dtype=np.float32)
+    return sample
+
+
 def choose_batch_max(engine: Engine, bundle_dir: Path, configured: int | Literal["auto"]) -> int:
     """``engine.batch_max`` from the config, checked against the bundle, or measured when "auto"."""
-    spec = engine.manifest.input
+    check_batch_max(engine.manifest.input, configured)
     if configured != "auto":
-        if not spec.batch_min <= configured <= spec.batch_max:
-            raise ConfigError(
-                f"engine.batch_max = {configured} is outside the bundle's batch range "
-                f'[{spec.batch_min}, {spec.batch_max}]; set a size within it, or "auto"'
-            )
         return configured
-    sample = golden_inputs(engine.manifest, bundle_dir)
-    if sample is None:
-        sample = np.zeros((1, spec.channels, spec.height, spec.width), dtype=np.float32)
-    timing = fastest_batch(engine, sample)
+    timing = fastest_batch(engine, timing_sample(engine.manifest, bundle_dir))
     log.info(
         "engine %s: up to %d frame(s) per call, the fastest per frame (ms per frame by batch size: %s)",
         engine.backend,
@@ -102,4 +121,12 @@ def choose_batch_max(engine: Engine, bundle_dir: Path, configured: int | Literal
     return timing.batch_max
 
 
-__all__ = ["CANDIDATES", "BatchTiming", "choose_batch_max", "fastest_batch", "sizes_to_try"]
+__all__ = [
+    "CANDIDATES",
+    "BatchTiming",
+    "check_batch_max",
+    "choose_batch_max",
+    "fastest_batch",
+    "sizes_to_try",
+    "timing_sample",
+]

@@ -32,6 +32,20 @@ def session_options(threads: int) -> Any:
 class _OrtEngine(Engine):
     providers: tuple[str, ...] = ()
 
+    @classmethod
+    def unavailable(cls) -> str | None:
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            return f"onnxruntime is not installed ({err}); pip install 'lepton-line[cpu]'"
+        missing = [p for p in cls.providers if p not in ort.get_available_providers()]
+        if missing:
+            return (
+                f"onnxruntime {ort.__version__} lacks {', '.join(missing)} (no GPU build); "
+                "install onnxruntime-gpu (pip install 'lepton-line[gpu]') on a box with an NVIDIA GPU"
+            )
+        return None
+
     def _open(self) -> None:
         import onnxruntime as ort
 

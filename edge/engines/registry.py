@@ -10,6 +10,7 @@ from lepton.edge.errors import EngineError
 ENGINE_KINDS: dict[str, str] = {
     "ort-cpu": "lepton.edge.engines.ort:OrtCpuEngine",
     "ort-cuda": "lepton.edge.engines.ort:OrtCudaEngine",
+    "openvino": "lepton.edge.engines.openvino:OpenVinoEngine",
 }
 
 

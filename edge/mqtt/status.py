@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from lepton.edge.engines.report import EngineReport
 from lepton.edge.sources.base import SourceState
 from lepton.edge.strict_model import StrictModel
 
@@ -23,6 +24,9 @@ class DeviceStatus(StrictModel):
     model_sha256: str | None = None
     precision: str | None = None
     backend: str | None = None
+    engine: EngineReport | None = Field(
+        default=None, description="The engine that runs, and each candidate's outcome and figures."
+    )
     since_ms: int | None = Field(default=None, description="When this state began, Unix ms.")
     alarms: dict[str, str] = Field(default_factory=dict, description="Active alarms: code -> message.")
 

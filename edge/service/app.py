@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 
 from lepton.edge import exitcodes
@@ -24,8 +23,8 @@ from lepton.edge.bundle.manifest import Manifest, verify_bundle
 from lepton.edge.config.models import LeptonConfig
 from lepton.edge.decoders.registry import create_decoder
 from lepton.edge.engines.base import Engine
-from lepton.edge.engines.batch_size import choose_batch_max
-from lepton.edge.engines.select import open_engine
+from lepton.edge.engines.report import EngineReport
+from lepton.edge.engines.select import choose_engine
 from lepton.edge.events.builder import EventBuilder
 from lepton.edge.events.ids import read_boot_id
 from lepton.edge.events.schema import ModelRef
@@ -55,6 +54,8 @@ log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "outbox.db"
 SNAPSHOT_DIR = "snapshots"
+ENGINE_CACHE_DIR = "cache"
+"""Under the state dir: what backends compiled (OpenVINO's CACHE_DIR), one folder per backend."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,16 @@ class Served:
     model: ModelRef
     batch_max: int
     """Most frames per engine call (``engine.batch_max``, measured when "auto")."""
+    engine_report: EngineReport
+    """How the engine was chosen: every candidate's outcome and figures (status payload)."""
 
 
 def _load_model(config: LeptonConfig) -> Served:
     manifest = verify_bundle(config.bundle.path)
-    engine = open_engine(manifest, config.bundle, config.engine)
-    batch_max = choose_batch_max(engine, Path(config.bundle.path), config.engine.batch_max)
+    choice = choose_engine(
+        manifest, config.bundle, config.engine, config.service.state_dir / ENGINE_CACHE_DIR
+    )
+    engine, batch_max = choice.engine, choice.batch_max
     artifact = manifest.model_artifact(engine.precision, engine.backend)
     assert artifact is not None
     model = ModelRef(
@@ -81,7 +86,7 @@ def _load_model(config: LeptonConfig) -> Served:
         precision=engine.precision,
         backend=engine.backend,
     )
-    return Served(manifest, engine, model, batch_max)
+    return Served(manifest, engine, model, batch_max, choice.report)
 
 
 class _Stopper:
@@ -105,6 +110,7 @@ class _StatusBook:
 
     device_id: str
     model: ModelRef
+    engine: EngineReport
     alarms: Alarms
     since_ms: int
 
@@ -118,6 +124,7 @@ class _StatusBook:
             model_sha256=self.model.sha256,
             precision=self.model.precision,
             backend=self.model.backend,
+            engine=self.engine,
             since_ms=self.since_ms if since_ms is None else since_ms,
             alarms=self.alarms.active(),
         ).to_payload()
@@ -170,7 +177,9 @@ def run_daemon(config: LeptonConfig) -> int:
     served = _load_model(config)
     alarms = Alarms()
     topics = Topics(config.mqtt.topic_prefix or default_prefix(config.device.id))
-    status = _StatusBook(config.device.id, served.model, alarms, time.time_ns() // 1_000_000)
+    status = _StatusBook(
+        config.device.id, served.model, served.engine_report, alarms, time.time_ns() // 1_000_000
+    )
     state_dir = config.service.state_dir
     outbox = Outbox(state_dir / OUTBOX_FILE, config.outbox, alarms)
     depth, _ = outbox.depth()

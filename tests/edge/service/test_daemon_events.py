@@ -66,7 +66,12 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
         "line": "line-1",
         "camera": "cam1",
     }
-    assert events[0]["model"]["backend"] == "ort-cpu" and events[0]["model"]["precision"] == "fp32"
+    # the engine was chosen by measurement among the default backends; status says which and why
+    engine = json.loads(status[0].payload)["engine"]
+    assert events[0]["model"]["backend"] == engine["backend"] and events[0]["model"]["precision"] == "fp32"
+    measured = {(c["backend"], c["outcome"]) for c in engine["candidates"]}
+    assert {b for b, _ in measured} == {"openvino", "ort-cpu"}
+    assert {o for _, o in measured} == {"chosen", "slower"}
     states = [json.loads(m.payload)["state"] for m in status]
     assert states[0] == "online" and states[-1] == "stopped"
     # stats are QoS 0 and a broker may drop them, so this run has one period, closed by the stop:

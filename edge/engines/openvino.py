@@ -1,0 +1,155 @@
+"""OpenVINO backend (Intel CPUs): the bundle's ONNX read directly, FP32 and the Q/DQ INT8 file.
+
+Line PCs are very often Intel. On a Xeon with AMX, OpenVINO ran the same FP32 ONNX 2-6x
+faster than ONNX Runtime, in bf16, and the portable INT8 file up to 9x (notes
+engines-and-tasks.md §1). bf16 changes the outputs, so it is a separate candidate
+(``compute = "bf16"``) with its own golden tolerance; ``fp32`` forces f32 arithmetic. The
+compiled model is cached in the state dir (``CACHE_DIR``), so a restart skips compilation.
+
+Written against OpenVINO 2026.4 (``openvino.Core``, ``openvino.properties``). This module is
+the boundary where OpenVINO's exceptions become ``EngineError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lepton.edge.bundle.manifest import Precision
+from lepton.edge.engines.base import Compute, Engine, Outputs
+from lepton.edge.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+DEVICE = "CPU"
+INSTALL_HINT = "pip install 'lepton-line[openvino]'"
+
+
+@functools.cache
+def _core() -> Any:
+    import openvino as ov
+
+    return ov.Core()
+
+
+@functools.cache
+def has_bf16() -> bool:
+    """The CPU computes bf16 natively (AMX or AVX-512 BF16): OpenVINO's capability list says so."""
+    try:
+        capabilities = _core().get_property(DEVICE, "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # an OpenVINO without the CPU plugin: unavailable() says so
+        return False
+    return "BF16" in capabilities
+
+
+def _one_line(err: Exception) -> str:
+    """OpenVINO's messages span lines (a C++ trace of where it threw): one log line each."""
+    return " ".join(str(err).split())
+
+
+class OpenVinoEngine(Engine):
+    backend = "openvino"
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        try:
+            import openvino  # noqa: F401
+        except ImportError as err:
+            return f"openvino is not installed ({err}); {INSTALL_HINT}"
+        try:
+            devices = _core().available_devices
+        except Exception as err:
+            return f"openvino cannot list its devices ({err}); reinstall it: {INSTALL_HINT}"
+        if DEVICE not in devices:
+            return f"openvino has no {DEVICE} device (it sees {devices}); reinstall it: {INSTALL_HINT}"
+        return None
+
+    @classmethod
+    def computes(cls, precision: Precision) -> tuple[Compute, ...]:
+        if precision == "fp32" and has_bf16():
+            return ("bf16", "fp32")
+        return (precision,)
+
+    @property
+    def tolerance_keys(self) -> tuple[str, ...]:
+        # the float parts of an INT8 file run in bf16 where the CPU has it (OpenVINO's default)
+        if self.precision == "int8" and has_bf16():
+            return ("int8", "bf16")
+        return super().tolerance_keys
+
+    def _properties(self) -> dict[str, Any]:
+        import openvino as ov
+        import openvino.properties as props
+        import openvino.properties.hint as hints
+
+        bf16 = self.compute == "bf16" or (self.compute == "int8" and has_bf16())
+        properties: dict[str, Any] = {
+            hints.inference_precision(): ov.Type.bf16 if bf16 else ov.Type.f32,
+            hints.performance_mode(): hints.PerformanceMode.LATENCY,
+        }
+        if self.threads:
+            properties[props.inference_num_threads()] = self.threads
+        if self.cache_dir is not None:
+            properties[props.cache_dir()] = str(self.cache_dir)
+        return properties
+
+    def _open(self) -> None:
+        import openvino as ov
+
+        spec = self.manifest.input
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            model = _core().read_model(str(self.model_path))
+            # the batch dimension bounded to the bundle's range: one compiled model serves
+            # every batch the pipeline makes (1 .. batch_max), none compiled while it runs
+            shape = ov.PartialShape(
+                [ov.Dimension(spec.batch_min, spec.batch_max), spec.channels, spec.height, spec.width]
+            )
+            model.reshape({spec.name: shape})
+            self._compiled: Any = _core().compile_model(model, DEVICE, self._properties())
+        except Exception as err:  # OpenVINO raises RuntimeError and its own untyped exceptions
+            raise EngineError(
+                f"{self.backend}: cannot compile {self.model_path.name} for {DEVICE} ({_one_line(err)}); "
+                "run it on another backend (engine.backends) or report the model"
+            ) from err
+        self._output_names = [o.name for o in self.manifest.outputs]
+        got = {name for port in self._compiled.outputs for name in port.get_names()}
+        if not set(self._output_names) <= got:
+            raise EngineError(
+                f"{self.backend}: {self.model_path.name} has outputs {sorted(got)}, manifest "
+                f"expects {self._output_names}; re-run lepton-export"
+            )
+        self._ports = [self._compiled.output(name) for name in self._output_names]
+        self._request = self._compiled.create_infer_request()
+
+    def _run(self, batch: npt.NDArray[np.float32]) -> Outputs:
+        try:
+            # infer() releases the GIL while it runs: the capture threads decode meanwhile
+            results = self._request.infer({self.manifest.input.name: batch}, share_inputs=True)
+        except Exception as err:
+            raise EngineError(f"{self.backend}: inference failed: {_one_line(err)}") from err
+        # the request's output tensors are reused by the next call: copy them out
+        return {
+            name: np.array(results[port], dtype=np.float32, copy=True)
+            for name, port in zip(self._output_names, self._ports, strict=True)
+        }
+
+    def _close(self) -> None:
+        self._request = None
+        self._compiled = None
+
+    @property
+    def inference_precision(self) -> str:
+        """What OpenVINO compiled to (``bf16``/``f32``): the hint is a request, this is the answer."""
+        import openvino.properties.hint as hints
+
+        value = self._compiled.get_property(hints.inference_precision())
+        return str(value.to_string()) if hasattr(value, "to_string") else str(value)
+
+
+__all__ = ["OpenVinoEngine", "has_bf16"]
