@@ -14,11 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from lepton.edge.bundle.manifest import GoldenSpec
+from lepton.edge.bundle.manifest import DEFAULT_TOLERANCES, GoldenSpec, GoldenTolerance
 from lepton.edge.preprocess import Tensor
 from lepton.export.runner import Runner
 
 GOLDEN_INPUTS = "golden/inputs.npz"
+GOLDEN_TOLERANCES: dict[str, GoldenTolerance] = {
+    # two runtimes' FP32 kernels, and two runtimes' INT8 kernels on the same Q/DQ graph
+    "fp32": GoldenTolerance(cosine_min=0.999),
+    "int8": GoldenTolerance(cosine_min=0.999),
+    **DEFAULT_TOLERANCES,
+}
+"""Recorded in every manifest: a device smoke-tests its engine with its arithmetic's row."""
 
 
 def golden_outputs_name(key: str) -> str:
@@ -32,7 +39,9 @@ class GoldenSet:
     count: int
 
     def spec(self) -> GoldenSpec:
-        return GoldenSpec(inputs=self.inputs, outputs=self.outputs, count=self.count)
+        return GoldenSpec(
+            inputs=self.inputs, outputs=self.outputs, count=self.count, tolerances=GOLDEN_TOLERANCES
+        )
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -72,4 +81,11 @@ def write_golden_outputs(
     return GoldenSet(inputs=golden.inputs, outputs={**golden.outputs, key: rel}, count=golden.count)
 
 
-__all__ = ["GOLDEN_INPUTS", "GoldenSet", "golden_outputs_name", "write_golden_inputs", "write_golden_outputs"]
+__all__ = [
+    "GOLDEN_INPUTS",
+    "GOLDEN_TOLERANCES",
+    "GoldenSet",
+    "golden_outputs_name",
+    "write_golden_inputs",
+    "write_golden_outputs",
+]
