@@ -68,7 +68,7 @@ from lepton.export.stages.quantize import (
     select_float_nodes,
 )
 from lepton.export.stages.reports import recorded_path
-from lepton.export.stages.speed import SpeedResult, measure_speed
+from lepton.export.stages.speed import Int8File, SpeedResult, measure_engine_speeds, plan_speed_candidates
 from lepton.export.stages.toolchain import read_cpu_flags
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def build_int8(
     if failed:
         checks += tuple(s.as_check() for s in speed)
         raise SpeedFailed(
-            f"speed gate: {failed[0].artifact} runs at {failed[0].ratio:.2f}x FP32 on ORT CPU "
+            f"speed gate: {failed[0].artifact} runs at {failed[0].ratio:.2f}x {failed[0].baseline} "
             f"({failed[0].threads or 'default'} threads), below speed.fail_below = {failed[0].fail_below}; "
             "ship FP32 for this target (--no-int8) or remove speed.fail_below",
             checks=fp32_checks + checks,
@@ -302,24 +302,11 @@ def _measure_speeds(
     speed = inputs.plan.speed
     batch = speed.batch or config.input.batch_opt
     tensor = inputs.calibration.tensor
-    batch_inputs = tensor[np.arange(batch) % len(tensor)]
-    flags = read_cpu_flags()
-    results = []
-    for r in recipes:
-        result = measure_speed(
-            (fp32_path, stage / r.path),
-            (config.input.name, config.output.name),
-            batch_inputs,
-            speed,
-            (r.key, r.path),
-            flags,
-        )
-        if result.warning:
-            log.warning("speed: %s", result.warning)
-        else:
-            log.info("speed: %s runs at %.2fx FP32 on ORT CPU", r.path, result.ratio)
-        results.append(result)
-    return tuple(results)
+    files = tuple(Int8File(r.key, stage / r.path, r.backends) for r in recipes)
+    candidates = plan_speed_candidates(
+        fp32_path, files, config.input.spec(), config.output.name, speed.threads
+    )
+    return measure_engine_speeds(candidates, tensor[np.arange(batch) % len(tensor)], speed, read_cpu_flags())
 
 
 def _plot(

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from lepton.edge.bundle.manifest import Precision
+from lepton.edge.bundle.manifest import InputSpec, Precision
 from lepton.edge.engines.base import Compute, Engine, Outputs
 from lepton.edge.errors import EngineError
 
@@ -49,6 +50,41 @@ def has_bf16() -> bool:
 def _one_line(err: Exception) -> str:
     """OpenVINO's messages span lines (a C++ trace of where it threw): one log line each."""
     return " ".join(str(err).split())
+
+
+def compile_for_cpu(
+    model_path: Path, spec: InputSpec, compute: Compute, threads: int, cache_dir: Path | None = None
+) -> Any:
+    """Read the ONNX file and compile it for the CPU: the daemon's settings, which export's speed
+    stage measures too. The batch dimension is bounded to the bundle's range, so one compiled
+    model serves every batch the pipeline makes and none is compiled while it runs."""
+    import openvino as ov
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+
+    # the float parts of an INT8 file run in bf16 where the CPU has it (OpenVINO's default)
+    bf16 = compute == "bf16" or (compute == "int8" and has_bf16())
+    properties: dict[str, Any] = {
+        hints.inference_precision(): ov.Type.bf16 if bf16 else ov.Type.f32,
+        hints.performance_mode(): hints.PerformanceMode.LATENCY,
+    }
+    if threads:
+        properties[props.inference_num_threads()] = threads
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        properties[props.cache_dir()] = str(cache_dir)
+    try:
+        model = _core().read_model(str(model_path))
+        shape = ov.PartialShape(
+            [ov.Dimension(spec.batch_min, spec.batch_max), spec.channels, spec.height, spec.width]
+        )
+        model.reshape({spec.name: shape})
+        return _core().compile_model(model, DEVICE, properties)
+    except Exception as err:  # OpenVINO raises RuntimeError and its own untyped exceptions
+        raise EngineError(
+            f"openvino: cannot compile {model_path.name} for {DEVICE} ({_one_line(err)}); "
+            "run it on another backend (engine.backends) or report the model"
+        ) from err
 
 
 class OpenVinoEngine(Engine):
@@ -81,42 +117,10 @@ class OpenVinoEngine(Engine):
             return ("int8", "bf16")
         return super().tolerance_keys
 
-    def _properties(self) -> dict[str, Any]:
-        import openvino as ov
-        import openvino.properties as props
-        import openvino.properties.hint as hints
-
-        bf16 = self.compute == "bf16" or (self.compute == "int8" and has_bf16())
-        properties: dict[str, Any] = {
-            hints.inference_precision(): ov.Type.bf16 if bf16 else ov.Type.f32,
-            hints.performance_mode(): hints.PerformanceMode.LATENCY,
-        }
-        if self.threads:
-            properties[props.inference_num_threads()] = self.threads
-        if self.cache_dir is not None:
-            properties[props.cache_dir()] = str(self.cache_dir)
-        return properties
-
     def _open(self) -> None:
-        import openvino as ov
-
-        spec = self.manifest.input
-        if self.cache_dir is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            model = _core().read_model(str(self.model_path))
-            # the batch dimension bounded to the bundle's range: one compiled model serves
-            # every batch the pipeline makes (1 .. batch_max), none compiled while it runs
-            shape = ov.PartialShape(
-                [ov.Dimension(spec.batch_min, spec.batch_max), spec.channels, spec.height, spec.width]
-            )
-            model.reshape({spec.name: shape})
-            self._compiled: Any = _core().compile_model(model, DEVICE, self._properties())
-        except Exception as err:  # OpenVINO raises RuntimeError and its own untyped exceptions
-            raise EngineError(
-                f"{self.backend}: cannot compile {self.model_path.name} for {DEVICE} ({_one_line(err)}); "
-                "run it on another backend (engine.backends) or report the model"
-            ) from err
+        self._compiled: Any = compile_for_cpu(
+            self.model_path, self.manifest.input, self.compute, self.threads, self.cache_dir
+        )
         self._output_names = [o.name for o in self.manifest.outputs]
         got = {name for port in self._compiled.outputs for name in port.get_names()}
         if not set(self._output_names) <= got:
@@ -152,4 +156,4 @@ class OpenVinoEngine(Engine):
         return str(value.to_string()) if hasattr(value, "to_string") else str(value)
 
 
-__all__ = ["OpenVinoEngine", "has_bf16"]
+__all__ = ["OpenVinoEngine", "compile_for_cpu", "has_bf16"]
