@@ -137,8 +137,10 @@ def render_int8_summary(report: Int8Report) -> list[str]:
         "",
         "### Speed",
         "",
-        "INT8 vs FP32 throughput on ORT CPU is measured on every build and differs from run to "
-        "run: it is in `build.json` (`speed`), the one file of the bundle that is not reproducible.",
+        "The throughput of every engine the daemon may pick (ORT CPU and OpenVINO, against ORT "
+        "FP32; speed_pick: the INT8 pick against the fastest FP32 engine) is measured on every "
+        "build and differs from run to run: it is in `build.json` (`speed`), the one file of the "
+        "bundle that is not reproducible.",
     ]
     if report.plots:
         lines += ["", *[f"![{p}]({p.removeprefix('reports/')})" for p in report.plots]]

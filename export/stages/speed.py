@@ -210,7 +210,8 @@ def _pick(
     int8, fp32 = fastest("int8"), fastest("fp32")
     if int8 is None or fp32 is None:
         return None
-    result = _result("pick", int8.label, rates[fp32.key], rates[int8.key], config, common, fp32.label)
+    label = f"INT8 pick: {int8.label}"
+    result = _result("pick", label, rates[fp32.key], rates[int8.key], config, common, fp32.label)
     warning = None
     if result.ratio < config.warn_below:
         vnni = [f for f in result.cpu_flags if f in VNNI_FLAGS]

@@ -14,13 +14,13 @@ def _spec(**tolerances: GoldenTolerance) -> GoldenSpec:
     )
 
 
-def test_an_older_bundle_without_tolerances_gets_cosine_min_and_the_defaults_for_bf16_and_fp16() -> None:
+def test_an_older_bundle_without_tolerances_gets_cosine_min_for_fp32_and_the_defaults_otherwise() -> None:
     golden = verify_bundle(MODELS / "color_bundle").golden  # written before the field existed
     assert golden is not None and golden.tolerances == {}
     assert golden.tolerance(("fp32",)) == GoldenTolerance(cosine_min=0.999, top1_agreement_min=1.0)
-    assert golden.tolerance(("int8",)) == GoldenTolerance(cosine_min=0.999, top1_agreement_min=1.0)
+    assert golden.tolerance(("int8",)) == DEFAULT_TOLERANCES["int8"]
     assert golden.tolerance(("fp32", "bf16")) == DEFAULT_TOLERANCES["bf16"]
-    assert DEFAULT_TOLERANCES["bf16"].cosine_min < 0.999
+    assert DEFAULT_TOLERANCES["bf16"].cosine_min < 0.999 and DEFAULT_TOLERANCES["int8"].cosine_min < 0.999
 
 
 def test_the_loosest_of_the_engines_arithmetics_applies_and_recorded_rows_win() -> None:

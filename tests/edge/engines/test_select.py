@@ -16,7 +16,8 @@ from tests.edge.engines.bundles import COLOR_BUNDLE, copy_color_bundle, with_int
 pytest.importorskip("openvino", reason="the openvino extra is not installed")
 
 FAST = {"measure_budget_s": 0.05}
-SLIGHT = 0.05
+SLIGHT = 0.15
+"""INT8 golden outputs this far off give a worst cosine of 0.985: below the 0.99 default."""
 
 
 def _choose(bundle: Path, tmp_path: Path, bundle_precision: str = "auto", **engine: object) -> EngineChoice:
@@ -105,9 +106,9 @@ def test_when_no_candidate_passes_the_error_names_each_and_its_cause(tmp_path: P
 
 
 def test_a_recorded_tolerance_applies_to_its_precision(tmp_path: Path) -> None:
-    # INT8 outputs a little off the reference: refused at the default 0.999, passed at a recorded 0.98
+    # INT8 outputs a little off the reference: refused at the default 0.99, passed at a recorded 0.98
     bundle = with_int8_file(copy_color_bundle(tmp_path / "bundle"), skew=SLIGHT)
-    with pytest.raises(EngineError, match=r"worst cosine 0\.99\d+ \(need ≥ 0\.999\)"):
+    with pytest.raises(EngineError, match=r"worst cosine 0\.98\d+ \(need ≥ 0\.99\)"):
         _choose(bundle, tmp_path, "int8", backends=["ort-cpu"])
     with_tolerances(
         bundle, {"int8": GoldenTolerance(cosine_min=0.98), "fp32": GoldenTolerance(cosine_min=1.0)}

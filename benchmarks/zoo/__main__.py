@@ -1,0 +1,317 @@
+"""Model-zoo benchmark: resnet18, mobilenet_v3_large, efficientnet_b0 exported by lepton-export,
+then timed on every backend and precision this box offers, and the engine lepton-edge picks.
+
+    .venv/bin/python -m benchmarks.zoo [--models resnet18,...] [--size 224] [--threads 1]
+        [--duration-s 3] [--calibration 64] [--work DIR] [--json out.json] [--markdown out.md]
+
+Per model: a seeded random-weight checkpoint (``models.py``, torchvision's architectures),
+synthetic line-like images for the samples, calibration and evaluation sets, and an export
+TOML with INT8 (both the portable Q/DQ file and ORT's CPU file); ``lepton-export build``
+runs as CI runs it (the console script, this checkout's code), its wall time and peak RSS
+recorded (``os.wait4``). Random weights make accuracy meaningless, so the INT8 gates that
+judge agreement are loosened here (the golden smoke test on the box still runs, with the
+bundle's tolerances). Then each backend x file x arithmetic runs through lepton-edge's own
+engines at batch 1 on the bundle's golden inputs for ``--duration-s`` (images/s, p50/p99),
+and ``choose_engine`` says what the daemon would run, timed the same way.
+
+Figures depend on the CPU and on its load: the table names the CPU, and figures measured on
+a shared machine are not to be trusted (run it on a quiet one; ``--duration-s`` longer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.zoo.models import ZOO  # noqa: E402
+from lepton.edge.bundle.manifest import Manifest, Precision, verify_bundle  # noqa: E402
+from lepton.edge.config.models import BundleConfig, EngineConfig  # noqa: E402
+from lepton.edge.engines.base import Compute  # noqa: E402
+from lepton.edge.engines.registry import engine_class  # noqa: E402
+from lepton.edge.engines.select import choose_engine  # noqa: E402
+from lepton.edge.engines.selfcheck import time_calls  # noqa: E402
+from lepton.edge.engines.smoke_test import golden_inputs, run_smoke_test  # noqa: E402
+from lepton.edge.errors import EngineError  # noqa: E402
+from lepton.edge.machine import read_cpu_model  # noqa: E402
+
+LABELS = ("ok", "scratch", "dent", "stain")
+COLUMNS = (
+    ("ort-cpu", "fp32", "model.fp32.onnx"),
+    ("ort-cpu", "int8", "model.int8.cpu.onnx"),
+    ("ort-cpu", "int8", "model.int8.onnx"),
+    ("openvino", "fp32", "model.fp32.onnx"),
+    ("openvino", "bf16", "model.fp32.onnx"),
+    ("openvino", "int8", "model.int8.onnx"),
+)
+"""Every combination the table shows (a box without OpenVINO or bf16 shows '-')."""
+
+
+@dataclass
+class Cell:
+    backend: str
+    precision: str
+    model: str
+    images_per_s: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    cosine: float | None = None
+    note: str = ""
+
+
+@dataclass
+class ModelRun:
+    model: str
+    export_s: float
+    export_peak_rss_mb: float
+    export_exit: int
+    cells: list[Cell] = field(default_factory=list)
+    picked: str = ""
+    picked_images_per_s: float | None = None
+    export_warnings: list[str] = field(default_factory=list)
+
+
+def _line_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    img = np.empty((h, w, 3), dtype=np.uint8)
+    img[:] = rng.integers(40, 200, 3, dtype=np.uint8)
+    for _ in range(3):
+        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cv2.circle(img, centre, int(rng.integers(4, max(5, h // 6))), colour, -1)
+    cv2.line(img, (0, int(rng.integers(0, h))), (w - 1, int(rng.integers(0, h))), (255, 255, 255), 2)
+    return img
+
+
+def _write_images(root: Path, per_label: int, seed: int, size: int) -> Path:
+    rng = np.random.default_rng(seed)
+    for label in LABELS:
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_label):
+            assert cv2.imwrite(str(root / label / f"{i:03d}.jpg"), _line_image(rng, size, size + size // 3))
+    return root
+
+
+def write_project(work: Path, name: str, args: argparse.Namespace) -> Path:
+    """The checkpoint, image sets and export TOML of one zoo model; returns the TOML."""
+    work.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(ZOO[name](num_classes=len(LABELS)).eval().state_dict(), work / "weights.pt")
+    (work / "labels.txt").write_text("\n".join(LABELS) + "\n", encoding="utf-8")
+    per_label = max(2, args.calibration // len(LABELS))
+    samples = _write_images(work / "samples", 4, 1, args.size)
+    calibration = _write_images(work / "calibration", per_label, 2, args.size)
+    evaluation = _write_images(work / "evaluation", 4, 3, args.size)
+    config = work / "export.toml"
+    config.write_text(
+        f"""\
+[model]
+name = "{name}"
+version = "zoo"
+factory = "benchmarks.zoo.models:{name}"
+weights = "weights.pt"
+module_path = ["{REPO.as_posix()}"]
+labels = "labels.txt"
+background_labels = ["ok"]
+
+[input]
+name = "images"
+height = {args.size}
+width = {args.size}
+batch_max = 8
+
+[preprocess]
+color_order = "rgb"
+resize_mode = "stretch"
+mean = [0.485, 0.456, 0.406]
+std = [0.229, 0.224, 0.225]
+
+[samples]
+dir = "{samples.as_posix()}"
+count = 16
+golden_count = 8
+
+[calibration]
+images = ["{calibration.as_posix()}"]
+count = {per_label * len(LABELS)}
+allow_small = true
+
+[quantize]
+cpu_artifact = true
+
+[evaluation]
+dir = "{evaluation.as_posix()}"
+# random weights: agreement with FP32 means nothing here, only speed does
+top1_drop_max_pt = 100.0
+bootstrap_resamples = 200
+
+[int8_parity]
+cosine_min = 0.01
+top1_agreement_min = 0.0
+nonzero_fraction_min = 0.0
+max_score_rel_diff = 1000.0
+kernel_cosine_min = 0.01
+kernel_check_images = 4
+
+[speed]
+threads = {args.threads}
+duration_s = 1.0
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def run_export(config: Path, out: Path) -> tuple[int, float, float, dict[str, Any]]:
+    """``lepton-export build`` as a child process: exit code, wall s, peak RSS MB, --json summary."""
+    script = Path(sys.executable).parent / "lepton-export"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = time.perf_counter()
+    with open(out.parent / f"{out.name}.stdout", "w+", encoding="utf-8") as stdout:
+        proc = subprocess.Popen(
+            [str(script), "build", "--config", str(config), "--out", str(out), "--json"],
+            stdout=stdout,
+            stderr=sys.stderr,
+            env=env,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.perf_counter() - started
+        stdout.seek(0)
+        text = stdout.read()
+    summary = json.loads(text) if proc.returncode == 0 and text.strip() else {}
+    return proc.returncode, elapsed, usage.ru_maxrss / 1024.0, summary
+
+
+def time_cell(bundle: Path, manifest: Manifest, cell: Cell, threads: int, duration_s: float) -> Cell:
+    if not (bundle / cell.model).is_file():
+        cell.note = "not in the bundle"
+        return cell
+    cls = engine_class(cell.backend)
+    reason = cls.unavailable()
+    file_precision: Precision = "int8" if cell.precision == "int8" else "fp32"
+    compute: Compute = cell.precision  # type: ignore[assignment]
+    if reason is None and compute not in cls.computes(file_precision):
+        reason = f"{cell.backend} offers {list(cls.computes(file_precision))} on this CPU"
+    if reason is not None:
+        cell.note = reason
+        return cell
+    engine = cls(bundle / cell.model, manifest, file_precision, threads, compute=compute)
+    try:
+        engine.open()
+        cell.cosine = round(run_smoke_test(engine, manifest, bundle), 5)
+        sample = golden_inputs(manifest, bundle)
+        assert sample is not None
+        timing = time_calls(engine, np.ascontiguousarray(sample[:1]), duration_s)
+        cell.images_per_s, cell.p50_ms, cell.p99_ms = timing.fps, timing.p50_ms, timing.p99_ms
+    except EngineError as err:
+        cell.note = str(err)
+    finally:
+        engine.close()
+    return cell
+
+
+def pick(bundle: Path, manifest: Manifest, threads: int, duration_s: float) -> tuple[str, float | None]:
+    """What the daemon runs on this box (its defaults, batch 1), timed like the other cells."""
+    config = EngineConfig(intra_op_threads=threads, batch_max=1)
+    choice = choose_engine(manifest, BundleConfig(path=bundle), config)
+    try:
+        sample = golden_inputs(manifest, bundle)
+        assert sample is not None
+        timing = time_calls(choice.engine, np.ascontiguousarray(sample[:1]), duration_s)
+        return f"{choice.report.backend} {choice.report.precision} ({choice.report.model})", timing.fps
+    finally:
+        choice.engine.close()
+
+
+def render(runs: list[ModelRun], args: argparse.Namespace) -> str:
+    cpu = read_cpu_model()
+    head = [f"{b} {p}" + (" cpu-file" if m.endswith(".cpu.onnx") else "") for b, p, m in COLUMNS]
+    lines = [
+        f"### {cpu} ({os.cpu_count()} logical CPUs), {args.threads} thread(s), batch 1, "
+        f"{args.size}x{args.size}",
+        "",
+        "images/s (export: wall time and peak RSS of lepton-export build); "
+        f"Python {platform.python_version()}",
+        "",
+        "| model | " + " | ".join(head) + " | lepton-edge picks | picked vs ORT FP32 | export |",
+        "|---|" + "---:|" * len(head) + "---|---:|---:|",
+    ]
+    for run in runs:
+        cells = [f"{c.images_per_s:.0f}" if c.images_per_s else "-" for c in run.cells]
+        base = run.cells[0].images_per_s if run.cells else None
+        ratio = f"{run.picked_images_per_s / base:.2f}x" if run.picked_images_per_s and base else "-"
+        export = f"{run.export_s:.0f} s, {run.export_peak_rss_mb / 1024:.1f} GB" + (
+            "" if run.export_exit == 0 else f", exit {run.export_exit}"
+        )
+        lines.append(
+            f"| {run.model} | " + " | ".join(cells) + f" | {run.picked or '-'} | {ratio} | {export} |"
+        )
+    notes = sorted(
+        {f"{c.backend} {c.precision} {c.model}: {c.note}" for r in runs for c in r.cells if c.note}
+    )
+    if notes:
+        lines += ["", *[f"- {n}" for n in notes]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.zoo", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(ZOO), help=f"comma-separated, of {list(ZOO)}")
+    parser.add_argument("--size", type=int, default=224, help="input height and width")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--duration-s", type=float, default=3.0, help="timing per engine")
+    parser.add_argument("--calibration", type=int, default=64, help="calibration images")
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "zoo", help="projects and bundles")
+    parser.add_argument("--json", type=Path, help="write the figures as JSON")
+    parser.add_argument("--markdown", type=Path, help="write the table as Markdown")
+    args = parser.parse_args(argv)
+    runs = []
+    for name in args.models.split(","):
+        project = args.work / name
+        config = write_project(project, name, args)
+        out = project / "bundle"
+        print(f"zoo: exporting {name} ({args.size}x{args.size}) …", file=sys.stderr, flush=True)
+        code, wall_s, rss_mb, summary = run_export(config, out)
+        run = ModelRun(
+            name, round(wall_s, 1), round(rss_mb, 1), code, export_warnings=summary.get("warnings", [])
+        )
+        if code == 0:
+            manifest = verify_bundle(out)
+            for backend, precision, model in COLUMNS:
+                print(f"zoo: timing {name} on {backend} {precision} {model}", file=sys.stderr, flush=True)
+                run.cells.append(
+                    time_cell(out, manifest, Cell(backend, precision, model), args.threads, args.duration_s)
+                )
+            run.picked, run.picked_images_per_s = pick(out, manifest, args.threads, args.duration_s)
+        runs.append(run)
+    table = render(runs, args)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table, encoding="utf-8")
+    if args.json:
+        payload = {
+            "cpu": read_cpu_model(),
+            "threads": args.threads,
+            "size": args.size,
+            "runs": [asdict(r) for r in runs],
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 0 if all(r.export_exit == 0 for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
