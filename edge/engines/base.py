@@ -7,6 +7,7 @@ backend's small hook; backends never repeat those checks.
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -81,6 +82,16 @@ class Engine(abc.ABC):
 
     def infer(self, batch: npt.NDArray[np.float32]) -> Outputs:
         """Run a preprocessed NCHW float32 batch; returns one array per manifest output."""
+        self._check(batch)
+        return self._run(batch)
+
+    def infer_many(self, batches: Iterable[npt.NDArray[np.float32]]) -> Iterator[Outputs]:
+        """Outputs of each batch, in order. A backend with asynchronous requests keeps more
+        than one batch in flight (the next runs while the caller handles this one's outputs)."""
+        for batch in batches:
+            yield self.infer(batch)
+
+    def _check(self, batch: npt.NDArray[np.float32]) -> None:
         if not self._opened:
             raise EngineError(f"{self.backend}: infer() before open()")
         spec = self.manifest.input
@@ -95,7 +106,6 @@ class Engine(abc.ABC):
                 f"{self.backend}: batch {batch.shape[0]} outside the bundle's range "
                 f"[{spec.batch_min}, {spec.batch_max}]"
             )
-        return self._run(batch)
 
     @abc.abstractmethod
     def _open(self) -> None: ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from lepton.edge.errors import EngineError
 log = logging.getLogger(__name__)
 
 DEVICE = "CPU"
+ASYNC_REQUESTS = 2
+"""Infer requests ``infer_many`` keeps in flight: one computing while the other's outputs are read."""
 INSTALL_HINT = "pip install 'lepton-line[openvino]'"
 
 
@@ -142,6 +145,39 @@ class OpenVinoEngine(Engine):
             name: np.array(results[port], dtype=np.float32, copy=True)
             for name, port in zip(self._output_names, self._ports, strict=True)
         }
+
+    def infer_many(self, batches: Iterable[npt.NDArray[np.float32]]) -> Iterator[Outputs]:
+        """Two infer requests in flight (``AsyncInferQueue``): batch n+1 runs while the caller
+        handles batch n's outputs. Inputs are copied in, outputs copied out, order kept."""
+        import openvino as ov
+
+        queue = ov.AsyncInferQueue(self._compiled, ASYNC_REQUESTS)
+        done: dict[int, Outputs] = {}
+
+        def collect(request: Any, index: int) -> None:  # on an OpenVINO thread
+            done[index] = {
+                name: np.array(request.get_tensor(port).data, dtype=np.float32, copy=True)
+                for name, port in zip(self._output_names, self._ports, strict=True)
+            }
+
+        queue.set_callback(collect)
+        submitted = returned = 0
+        try:
+            for batch in batches:
+                self._check(batch)
+                queue.start_async({self.manifest.input.name: batch}, submitted)  # waits for a free request
+                submitted += 1
+                while returned in done:
+                    yield done.pop(returned)
+                    returned += 1
+            queue.wait_all()
+        except Exception as err:
+            if isinstance(err, EngineError):
+                raise
+            raise EngineError(f"{self.backend}: inference failed: {_one_line(err)}") from err
+        while returned < submitted:
+            yield done.pop(returned)
+            returned += 1
 
     def _close(self) -> None:
         self._request = None

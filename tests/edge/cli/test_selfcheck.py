@@ -28,7 +28,7 @@ def test_every_backend_is_listed_checked_and_timed_as_json() -> None:
         assert row["outcome"] == "ok" and row["cosine"] > 0.999
         assert row["batch1"]["batch"] == 1 and row["batch1"]["calls"] >= 10
         assert row["batch1"]["p50_ms"] <= row["batch1"]["p99_ms"] and row["batch1"]["fps"] > 0
-        assert 1 <= row["best"]["batch"] <= 4 and row["best"]["fps"] > 0
+        assert 1 <= row["best"]["batch"] <= 4 and row["best"]["fps"] > 0 and row["streamed_fps"] > 0
         assert row["external"] is None  # no trtexec for these backends
     cuda = next(r for r in report["rows"] if r["backend"] == "ort-cuda")
     assert cuda["outcome"] == "unavailable" and "onnxruntime-gpu" in cuda["reason"]

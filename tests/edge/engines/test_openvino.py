@@ -82,3 +82,26 @@ def test_bf16_compiles_to_bf16_and_passes_with_the_bf16_tolerance() -> None:
         assert run_smoke_test(ov, manifest, COLOR_BUNDLE) > 0.99
     finally:
         ov.close()
+
+
+def test_infer_many_keeps_two_requests_in_flight_and_returns_every_batch_in_order() -> None:
+    manifest = verify_bundle(COLOR_BUNDLE)
+    inputs = golden_inputs(manifest, COLOR_BUNDLE)
+    assert inputs is not None
+    rng = np.random.default_rng(0)
+    batches = [
+        np.ascontiguousarray(inputs[rng.integers(0, len(inputs), size)] * np.float32(rng.uniform(0.5, 1.5)))
+        for size in (1, 3, 2, 4, 1, 1, 4, 2)
+    ]
+    ov = OpenVinoEngine(COLOR_BUNDLE / "model.fp32.onnx", manifest, "fp32", 1)
+    ov.open()
+    try:
+        streamed = list(ov.infer_many(iter(batches)))
+        one_by_one = [ov.infer(b) for b in batches]
+        with pytest.raises(EngineError, match="outside the bundle's range"):
+            list(ov.infer_many([np.zeros((5, 3, 32, 32), np.float32)]))
+    finally:
+        ov.close()
+    assert len(streamed) == len(batches)
+    for got, want in zip(streamed, one_by_one, strict=True):
+        np.testing.assert_array_equal(got["logits"], want["logits"])
