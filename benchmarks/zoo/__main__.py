@@ -2,7 +2,7 @@
 then timed on every backend and precision this box offers, and the engine lepton-edge picks.
 
     .venv/bin/python -m benchmarks.zoo [--models resnet18,...] [--size 224] [--threads 1]
-        [--duration-s 3] [--calibration 64] [--work DIR] [--json out.json] [--markdown out.md]
+        [--duration-s 3] [--calibration 64] [--work DIR] [--reuse] [--json out.json] [--markdown out.md]
 
 Per model: a seeded random-weight checkpoint (``models.py``, torchvision's architectures),
 synthetic line-like images for the samples, calibration and evaluation sets, and an export
@@ -257,6 +257,8 @@ def render(runs: list[ModelRun], args: argparse.Namespace) -> str:
         export = f"{run.export_s:.0f} s, {run.export_peak_rss_mb / 1024:.1f} GB" + (
             "" if run.export_exit == 0 else f", exit {run.export_exit}"
         )
+        if run.export_s != run.export_s:  # NaN: --reuse
+            export = "reused"
         lines.append(
             f"| {run.model} | " + " | ".join(cells) + f" | {run.picked or '-'} | {ratio} | {export} |"
         )
@@ -276,16 +278,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration-s", type=float, default=3.0, help="timing per engine")
     parser.add_argument("--calibration", type=int, default=64, help="calibration images")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "zoo", help="projects and bundles")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="time the bundles already in --work (no export; no export figures)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
     parser.add_argument("--markdown", type=Path, help="write the table as Markdown")
     args = parser.parse_args(argv)
     runs = []
     for name in args.models.split(","):
         project = args.work / name
-        config = write_project(project, name, args)
         out = project / "bundle"
-        print(f"zoo: exporting {name} ({args.size}x{args.size}) …", file=sys.stderr, flush=True)
-        code, wall_s, rss_mb, summary = run_export(config, out)
+        summary: dict[str, Any] = {}
+        if args.reuse and (out / "manifest.json").is_file():
+            code, wall_s, rss_mb = 0, float("nan"), float("nan")
+        else:
+            config = write_project(project, name, args)
+            print(f"zoo: exporting {name} ({args.size}x{args.size}) …", file=sys.stderr, flush=True)
+            code, wall_s, rss_mb, summary = run_export(config, out)
         run = ModelRun(
             name, round(wall_s, 1), round(rss_mb, 1), code, export_warnings=summary.get("warnings", [])
         )

@@ -190,8 +190,8 @@ DEFAULT_TOLERANCES: Final[dict[str, GoldenTolerance]] = {
     "bf16": GoldenTolerance(cosine_min=0.99, top1_agreement_min=0.75),
     "fp16": GoldenTolerance(cosine_min=0.995, top1_agreement_min=0.75),
     # another runtime's INT8 kernels on the same Q/DQ graph round differently: OpenVINO on
-    # resnet18's portable file gave 0.99903 against ORT's INT8 outputs
-    "int8": GoldenTolerance(cosine_min=0.99, top1_agreement_min=0.75),
+    # the zoo's portable files gave 0.9917-0.9990 against ORT's INT8 outputs (random weights)
+    "int8": GoldenTolerance(cosine_min=0.98, top1_agreement_min=0.75),
 }
 """For arithmetic a bundle records no tolerance for (bundles older than the field). A broken
 engine (a wrong build, a broken provider) lands far below these; rounding does not."""

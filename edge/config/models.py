@@ -69,7 +69,7 @@ class EngineConfig(StrictModel):
         ),
     )
     measure_budget_s: float = Field(
-        default=2.0,
+        default=1.0,
         gt=0.0,
         description="Start-up time one candidate may spend being timed (larger batches are not "
         "tried once it is spent); loading and the smoke test come on top.",

@@ -63,14 +63,15 @@ def fastest_batch(
     """Time ``engine`` at each size (``sample`` frames repeated to fill the batch), warm.
 
     Each size runs once to warm up, then at least 3 times and until ``budget_s`` is spent;
-    the best call counts, since noise on a shared box only ever adds time. Sizes go up, and
-    none is started once ``total_budget_s`` is spent (a slow model keeps start-up bounded).
+    the best call counts, since noise on a shared box only ever adds time. With
+    ``total_budget_s`` (the engine choice's per-candidate budget) each size gets its share of
+    it instead, and no size is started once it is spent (a slow model keeps start-up bounded).
     """
     costs: dict[int, float] = {}
     began = clock()
     sizes = sizes or sizes_to_try(engine.manifest.input)
-    if total_budget_s is not None:
-        budget_s = min(budget_s, total_budget_s / len(sizes))
+    if total_budget_s is not None:  # spread over the sizes: a single size gets all of it
+        budget_s = total_budget_s / len(sizes)
     for size in sizes:
         if costs and total_budget_s is not None and clock() - began >= total_budget_s:
             break

@@ -16,8 +16,8 @@ from tests.edge.engines.bundles import COLOR_BUNDLE, copy_color_bundle, with_int
 pytest.importorskip("openvino", reason="the openvino extra is not installed")
 
 FAST = {"measure_budget_s": 0.05}
-SLIGHT = 0.15
-"""INT8 golden outputs this far off give a worst cosine of 0.985: below the 0.99 default."""
+SLIGHT = 0.2
+"""INT8 golden outputs this far off give a worst cosine of 0.970: below the 0.98 default."""
 
 
 def _choose(bundle: Path, tmp_path: Path, bundle_precision: str = "auto", **engine: object) -> EngineChoice:
@@ -106,12 +106,12 @@ def test_when_no_candidate_passes_the_error_names_each_and_its_cause(tmp_path: P
 
 
 def test_a_recorded_tolerance_applies_to_its_precision(tmp_path: Path) -> None:
-    # INT8 outputs a little off the reference: refused at the default 0.99, passed at a recorded 0.98
+    # INT8 outputs a little off the reference: refused at the default 0.98, passed at a recorded 0.96
     bundle = with_int8_file(copy_color_bundle(tmp_path / "bundle"), skew=SLIGHT)
-    with pytest.raises(EngineError, match=r"worst cosine 0\.98\d+ \(need ≥ 0\.99\)"):
+    with pytest.raises(EngineError, match=r"worst cosine 0\.97\d+ \(need ≥ 0\.98\)"):
         _choose(bundle, tmp_path, "int8", backends=["ort-cpu"])
     with_tolerances(
-        bundle, {"int8": GoldenTolerance(cosine_min=0.98), "fp32": GoldenTolerance(cosine_min=1.0)}
+        bundle, {"int8": GoldenTolerance(cosine_min=0.96), "fp32": GoldenTolerance(cosine_min=1.0)}
     )
     choice = _choose(bundle, tmp_path, "int8", backends=["ort-cpu"])
     assert choice.report.candidates[0].outcome == "chosen"
