@@ -84,6 +84,11 @@ def fastest_batch(
             best = min(best, clock() - t0)
             calls += 1
         costs[size] = best * 1000.0 / size
+    return timing_of(costs)
+
+
+def timing_of(costs: dict[int, float]) -> BatchTiming:
+    """The batch size to use given ms per frame by size: the smallest within ``CLOSE_ENOUGH``."""
     fastest = min(costs.values())
     chosen = min(size for size, ms in costs.items() if ms <= fastest * CLOSE_ENOUGH)
     return BatchTiming(chosen, costs)
@@ -129,5 +134,6 @@ __all__ = [
     "choose_batch_max",
     "fastest_batch",
     "sizes_to_try",
+    "timing_of",
     "timing_sample",
 ]

@@ -5,9 +5,10 @@ same CPU the portable INT8 file was slower than FP32 on ORT (issue 13). Which co
 is fastest depends on the CPU, the runtime versions and the model, so the daemon measures
 at start, on the golden inputs, like ``engine.batch_max = "auto"`` does for the batch size:
 each candidate is loaded, must pass the golden smoke test, and is timed at each batch size
-within ``engine.measure_budget_s``; the fastest per frame runs. Every candidate's outcome
-(not installed, no GPU, load failed, smoke test failed, slower) is logged once and carried
-in the status payload. ``engine.select = "first"`` keeps the plain fallback order instead.
+within ``engine.measure_budget_s`` (in rounds, the candidates in turn); the fastest per frame
+runs. Every candidate's outcome (not installed, no GPU, load failed, smoke test failed,
+slower) is logged once and carried in the status payload. ``engine.select = "first"``
+keeps the plain fallback order instead.
 
 A backend plugs in through the registry table and ``Engine.unavailable`` / ``Engine.computes``.
 """
@@ -18,10 +19,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from lepton.edge.bundle.manifest import Artifact, Manifest, Precision
 from lepton.edge.config.models import BundleConfig, EngineConfig
 from lepton.edge.engines.base import Compute, Engine
-from lepton.edge.engines.batch_size import BatchTiming, check_batch_max, fastest_batch, timing_sample
+from lepton.edge.engines.batch_size import check_batch_max, fastest_batch, timing_of, timing_sample
 from lepton.edge.engines.registry import engine_class
 from lepton.edge.engines.report import CandidateReport, EngineReport
 from lepton.edge.engines.smoke_test import run_smoke_test
@@ -129,73 +133,144 @@ def _report(candidate: Candidate, **fields: object) -> CandidateReport:
     )
 
 
+TIMING_ROUNDS = 3
+"""Candidates are timed in turn, this many rounds, each size's best call kept: load that comes
+and goes during start-up then hits every candidate alike (one candidate timed in a quiet
+second and the next in a busy one was how a 3.6x slower engine won on a loaded box)."""
+
+
+@dataclass
+class _Passed:
+    """A candidate that loaded and passed its smoke test: open, waiting to be timed."""
+
+    engine: Engine
+    report: int
+    """Its index in the reports."""
+    ms_per_frame: dict[int, float]
+
+
 def choose_engine(
     manifest: Manifest,
     bundle: BundleConfig,
     config: EngineConfig,
     cache_dir: Path | None = None,
 ) -> EngineChoice:
-    """Open every candidate in turn, keep the fastest that passes (or the first, with select = "first")."""
+    """Open and smoke-test every candidate, time those that pass, keep the fastest open.
+
+    With select = "first" the first that passes runs (and only its batch size is timed).
+    """
     bundle_dir = Path(bundle.path)
     check_batch_max(manifest.input, config.batch_max)
     planned, reports = plan_candidates(manifest, bundle, config)
     for r in reports:
         log.warning("engine %s skipped: %s", r.backend, r.reason)
-    sample = timing_sample(manifest, bundle_dir)
-    sizes = None if config.batch_max == "auto" else [config.batch_max]
-    best: tuple[Engine, BatchTiming, int] | None = None  # engine, timing, index in reports
+    passed: list[_Passed] = []
     for candidate in planned:
-        if best is not None and config.select == "first":
-            reports.append(
-                _report(candidate, outcome="not tried", reason=f"select = first: {best[0].label} runs")
-            )
+        if passed and config.select == "first":
+            reason = f"select = first: {passed[0].engine.label} runs"
+            reports.append(_report(candidate, outcome="not tried", reason=reason))
             continue
-        try:
-            engine = _open(candidate, manifest, bundle_dir, config, cache_dir)
-        except EngineError as err:
-            log.warning("engine %s %s refused: %s", candidate.backend, candidate.compute, err)
-            reports.append(_report(candidate, outcome="load failed", reason=str(err)))
-            continue
-        try:
-            cosine = run_smoke_test(engine, manifest, bundle_dir)
-        except EngineError as err:
-            engine.close()
-            log.warning("engine %s refused: %s", engine.label, err)
-            reports.append(_report(candidate, outcome="smoke test failed", reason=str(err)))
-            continue
-        try:
-            timing = fastest_batch(engine, sample, sizes=sizes, total_budget_s=config.measure_budget_s)
-        except EngineError as err:
-            engine.close()
-            log.warning("engine %s refused: %s", engine.label, err)
-            reports.append(_report(candidate, outcome="load failed", reason=str(err)))
-            continue
-        reports.append(
-            _report(
-                candidate,
-                outcome="chosen",
-                cosine=cosine,
-                batch=timing.batch_max,
-                ms_per_frame=timing.ms_per_frame,
-            )
-        )
-        best = _keep_faster(best, (engine, timing, len(reports) - 1), reports)
-    if best is None:
+        engine = _open_and_verify(candidate, manifest, bundle_dir, config, cache_dir, reports)
+        if engine is not None:
+            passed.append(_Passed(engine, len(reports) - 1, {}))
+    try:
+        _time_in_rounds(passed, timing_sample(manifest, bundle_dir), config, reports)
+    except BaseException:
+        for p in passed:
+            p.engine.close()
+        raise
+    if not passed:
         refusals = " | ".join(f"{r.label}: {r.reason}" for r in reports)
         raise EngineError(
             f"no inference backend could run the model ({refusals}); install a runtime "
             "(pip install 'lepton-line[cpu]') or fix the cause named for the backend you expect"
         )
-    engine, timing, index = best
+    return _keep_fastest(passed, reports, config)
+
+
+def _open_and_verify(
+    candidate: Candidate,
+    manifest: Manifest,
+    bundle_dir: Path,
+    config: EngineConfig,
+    cache_dir: Path | None,
+    reports: list[CandidateReport],
+) -> Engine | None:
+    """The candidate opened and smoke-tested, its report appended; None (and why) if it failed."""
+    try:
+        engine = _open(candidate, manifest, bundle_dir, config, cache_dir)
+    except EngineError as err:
+        log.warning("engine %s %s refused: %s", candidate.backend, candidate.compute, err)
+        reports.append(_report(candidate, outcome="load failed", reason=str(err)))
+        return None
+    try:
+        cosine = run_smoke_test(engine, manifest, bundle_dir)
+    except EngineError as err:
+        engine.close()
+        log.warning("engine %s refused: %s", engine.label, err)
+        reports.append(_report(candidate, outcome="smoke test failed", reason=str(err)))
+        return None
+    reports.append(_report(candidate, outcome="chosen", cosine=cosine))
+    return engine
+
+
+def _time_in_rounds(
+    passed: list[_Passed],
+    sample: npt.NDArray[np.float32],
+    config: EngineConfig,
+    reports: list[CandidateReport],
+) -> None:
+    """Fill each candidate's ms per frame by batch size (the best of its rounds); one that fails
+    while timed is closed, reported and removed."""
+    sizes = None if config.batch_max == "auto" else [config.batch_max]
+    rounds = TIMING_ROUNDS if len(passed) > 1 else 1
+    for _ in range(rounds):
+        for p in list(passed):
+            try:
+                timing = fastest_batch(
+                    p.engine, sample, sizes=sizes, total_budget_s=config.measure_budget_s / rounds
+                )
+            except EngineError as err:
+                p.engine.close()
+                passed.remove(p)
+                log.warning("engine %s refused: %s", p.engine.label, err)
+                reports[p.report] = reports[p.report].model_copy(
+                    update={"outcome": "load failed", "reason": str(err)}
+                )
+                continue
+            for size, ms in timing.ms_per_frame.items():
+                p.ms_per_frame[size] = min(ms, p.ms_per_frame.get(size, ms))
+
+
+def _keep_fastest(
+    passed: list[_Passed], reports: list[CandidateReport], config: EngineConfig
+) -> EngineChoice:
+    timings = {id(p): timing_of(p.ms_per_frame) for p in passed}
+
+    def cost(p: _Passed) -> float:
+        timing = timings[id(p)]
+        return timing.ms_per_frame[timing.batch_max]
+
+    best = min(passed, key=cost)
+    for p in passed:
+        timing = timings[id(p)]
+        update: dict[str, object] = {"batch": timing.batch_max, "ms_per_frame": timing.ms_per_frame}
+        if p is not best:
+            p.engine.close()
+            update |= {
+                "outcome": "slower",
+                "reason": f"{cost(p) / cost(best):.2f}x the time per frame of {best.engine.label}",
+            }
+        reports[p.report] = reports[p.report].model_copy(update=update)
     for r in reports:
         log.info("engine candidate %s", r.describe())
-    chosen = reports[index]
+    engine, timing = best.engine, timings[id(best)]
     report = EngineReport(
         backend=engine.backend,
         precision=engine.compute,
-        model=chosen.model or engine.model_path.name,
+        model=reports[best.report].model or engine.model_path.name,
         batch_max=timing.batch_max,
-        fps=round(1000.0 / timing.ms_per_frame[timing.batch_max], 1),
+        fps=round(1000.0 / cost(best), 1),
         select=config.select,
         candidates=tuple(reports),
     )
@@ -208,29 +283,6 @@ def choose_engine(
         "fastest of the candidates" if config.select == "fastest" else "first that passed",
     )
     return EngineChoice(engine, timing.batch_max, report)
-
-
-def _keep_faster(
-    best: tuple[Engine, BatchTiming, int] | None,
-    new: tuple[Engine, BatchTiming, int],
-    reports: list[CandidateReport],
-) -> tuple[Engine, BatchTiming, int]:
-    """The faster per frame of two opened engines; the other is closed and its report says slower."""
-    if best is None:
-        return new
-
-    def cost(entry: tuple[Engine, BatchTiming, int]) -> float:
-        return entry[1].ms_per_frame[entry[1].batch_max]
-
-    keep, drop = (new, best) if cost(new) < cost(best) else (best, new)
-    drop[0].close()
-    reports[drop[2]] = reports[drop[2]].model_copy(
-        update={
-            "outcome": "slower",
-            "reason": f"{cost(drop) / cost(keep):.2f}x the time per frame of {keep[0].label}",
-        }
-    )
-    return keep
 
 
 __all__ = ["Candidate", "EngineChoice", "bundle_precisions", "choose_engine", "plan_candidates"]
