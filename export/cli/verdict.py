@@ -71,7 +71,7 @@ def _points(x: float) -> str:
 def _figures(name: str, g: Glyphs) -> tuple[str, tuple[_Figure, ...]]:
     """(what the check is about, its figures) by check name; INT8 variants share one table."""
     base, _, variant = name.partition("_")
-    model = {"fp32": "FP32", "int8": "INT8", "int8_cpu": "CPU INT8"}.get(variant, variant)
+    model = {"fp32": "FP32", "int8": "INT8", "int8_cpu": "CPU INT8", "pick": "INT8"}.get(variant, variant)
     if base == "graph":
         return f"{model} graph", (_Figure("opset", "opset", lambda x: f"{x:.0f}"),)
     if base == "simplify":
@@ -131,7 +131,7 @@ def verdict_line(
 ) -> str:
     """The whole line. ``skipped``: e.g. ``INT8 skipped (--no-int8)``; ``failure``: (exit code,
     the error message) when the export failed, whose head names the gate if no check did."""
-    parts = [describe_check(c, g) for c in checks]
+    parts = [describe_check(c, g) for c in _gated(checks)]
     if failure is None:
         parts += list(skipped)
         where = _shown(bundle) if bundle else "?"
@@ -140,6 +140,14 @@ def verdict_line(
     if all(c.passed for c in checks):
         parts.append(f"{message.split(':', 1)[0]} {g.failed}")
     return f"lepton-export: {g.sep.join(parts)} {g.then} FAILED (exit {code}): nothing written"
+
+
+def _gated(checks: Sequence[CheckResult]) -> list[CheckResult]:
+    """With ``speed_pick`` (the INT8 engine the daemon would pick vs the fastest FP32 one) the
+    other speed figures are information only: the line shows the one that gates."""
+    if not any(c.name == "speed_pick" for c in checks):
+        return list(checks)
+    return [c for c in checks if not c.name.startswith("speed_") or c.name == "speed_pick"]
 
 
 def _shown(path: Path) -> str:

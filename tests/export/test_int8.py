@@ -262,7 +262,7 @@ def test_speed_is_a_warning_unless_made_fatal_then_exit_6(
     result = cli(*project.cli_args("--json", "--exporter", "legacy", "--speed-fail-below", "1000"))
 
     assert result.returncode == 6, result.stderr
-    assert "speed gate: model.int8.onnx on " in result.stderr and "speed.fail_below = 1000" in result.stderr
+    assert "speed gate: INT8 pick: model.int8" in result.stderr and "speed.fail_below = 1000" in result.stderr
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     pick = checks["speed_pick"]  # the INT8 engine the daemon would pick, against the fastest FP32 one
     assert pick["passed"] is False and pick["thresholds"]["fail_below"] == 1000

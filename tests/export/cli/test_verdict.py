@@ -79,3 +79,11 @@ def test_a_terminal_that_cannot_print_marks_gets_ascii() -> None:
     line = verdict_line((GRAPH, PARITY), ASCII, skipped=("INT8 skipped (--no-int8)",), bundle=Path("/b"))
     assert line.encode("ascii").decode() == line
     assert line.endswith("parity max|d| 2.1e-06 ok | INT8 skipped (--no-int8) -> PASSED: bundle /b")
+
+
+def test_with_the_daemons_int8_pick_only_the_pick_is_on_the_line() -> None:
+    pick = _speed(1.3).model_copy(update={"name": "speed_pick"})
+    openvino = _speed(0.6).model_copy(update={"name": "speed_openvino_fp32"})  # information only
+    line = verdict_line((GRAPH, _speed(0.5), openvino, pick), UNICODE, bundle=Path("/b"))
+    assert " · INT8 1.30x FP32 ✓ → PASSED" in line
+    assert "0.50x" not in line and "0.60x" not in line and "⚠" not in line
