@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -130,8 +130,8 @@ def time_streamed(
     return round(frames / (time.perf_counter() - started), 1)
 
 
-def _external(backend: str) -> ExternalBenchmark | None:
-    target = EXTERNAL_BENCHMARKS.get(backend)
+def _external(backend: str, table: Mapping[str, str]) -> ExternalBenchmark | None:
+    target = table.get(backend)
     if target is None:
         return None
     module, function = target.split(":")
@@ -140,8 +140,13 @@ def _external(backend: str) -> ExternalBenchmark | None:
 
 
 def _check_one(
-    candidate: Candidate, manifest: Manifest, bundle_dir: Path, config: EngineConfig, duration_s: float
+    candidate: Candidate,
+    manifest: Manifest,
+    bundle_dir: Path,
+    config: EngineConfig,
+    timing: tuple[float, Mapping[str, str]],
 ) -> SelfcheckRow:
+    duration_s, external_table = timing
     row = {"backend": candidate.backend, "precision": candidate.compute, "model": candidate.artifact.path}
     engine = engine_class(candidate.backend)(
         bundle_dir / candidate.artifact.path,
@@ -167,7 +172,7 @@ def _check_one(
             timings[size] = time_calls(engine, batch, duration_s / 2)
         best_batch = np.ascontiguousarray(np.resize(sample, (best_size, *sample.shape[1:])), dtype=np.float32)
         streamed = time_streamed(engine, best_batch, duration_s / 2)
-        bench = _external(candidate.backend)
+        bench = _external(candidate.backend, external_table)
         external = bench(engine, best_size, timings[best_size].fps) if bench else None
         return SelfcheckRow.model_validate(
             {
@@ -188,6 +193,7 @@ def run_selfcheck(
     bundle: BundleConfig,
     config: EngineConfig,
     duration_s: float = 2.0,
+    external: Mapping[str, str] = EXTERNAL_BENCHMARKS,
 ) -> SelfcheckReport:
     """Every candidate of ``config.backends`` x the bundle's precisions, checked and timed one by one."""
     planned, skipped = plan_candidates(manifest, bundle, config)
@@ -195,7 +201,7 @@ def run_selfcheck(
         SelfcheckRow(backend=s.backend, precision=s.precision, outcome="unavailable", reason=s.reason)
         for s in skipped
     ]
-    rows += [_check_one(c, manifest, Path(bundle.path), config, duration_s) for c in planned]
+    rows += [_check_one(c, manifest, Path(bundle.path), config, (duration_s, external)) for c in planned]
     order = list(config.backends)
     rows.sort(key=lambda r: order.index(r.backend) if r.backend in order else len(order))
     return SelfcheckReport(
