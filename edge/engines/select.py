@@ -188,6 +188,13 @@ def choose_engine(
     return _keep_fastest(passed, reports, config)
 
 
+def open_engine(
+    manifest: Manifest, bundle: BundleConfig, config: EngineConfig, cache_dir: Path | None = None
+) -> Engine:
+    """The engine ``choose_engine`` picks, for callers that need only the engine (tests, tools)."""
+    return choose_engine(manifest, bundle, config, cache_dir).engine
+
+
 def _open_and_verify(
     candidate: Candidate,
     manifest: Manifest,
@@ -285,4 +292,11 @@ def _keep_fastest(
     return EngineChoice(engine, timing.batch_max, report)
 
 
-__all__ = ["Candidate", "EngineChoice", "bundle_precisions", "choose_engine", "plan_candidates"]
+__all__ = [
+    "Candidate",
+    "EngineChoice",
+    "bundle_precisions",
+    "choose_engine",
+    "open_engine",
+    "plan_candidates",
+]
