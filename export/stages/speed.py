@@ -231,6 +231,26 @@ def _pick(
     return result.model_copy(update={"warning": warning, "passed": not failed})
 
 
+def measure_speed(
+    models: tuple[Path, Path],
+    names: tuple[str, str],
+    inputs: Tensor,
+    config: SpeedConfig,
+    key_artifact: tuple[str, str],
+    cpu_flags: tuple[str, ...],
+) -> SpeedResult:
+    """One INT8 file against FP32 on ORT CPU alone (a model brought as ONNX, ``onnx_int8.py``):
+    the pick's warning and gate, keyed ``speed_<key>``. ``models`` is (FP32 file, INT8 file)."""
+    key, artifact = key_artifact
+    fp32, int8 = (OrtCpuModel.load(p, *names, threads=config.threads) for p in models)
+    candidates = [
+        SpeedCandidate("ort_fp32", "ort-cpu", "fp32", models[0].name, True, fp32.run),
+        SpeedCandidate(key, "ort-cpu", "int8", artifact, True, int8.run),
+    ]
+    pick = measure_engine_speeds(candidates, inputs, config, cpu_flags)[-1]
+    return pick.model_copy(update={"key": key, "artifact": artifact})
+
+
 def _images_per_s(run: Callable[[Tensor], Any], batch: Tensor, block_s: float) -> float:
     runs, started = 0, time.perf_counter()
     while True:
@@ -248,5 +268,6 @@ __all__ = [
     "SpeedCandidate",
     "SpeedResult",
     "measure_engine_speeds",
+    "measure_speed",
     "plan_speed_candidates",
 ]

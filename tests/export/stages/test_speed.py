@@ -10,7 +10,7 @@ import pytest
 
 from lepton.edge.bundle.manifest import verify_bundle
 from lepton.export.config import SpeedConfig
-from lepton.export.stages.speed import Int8File, measure_engine_speeds, plan_speed_candidates
+from lepton.export.stages.speed import Int8File, measure_engine_speeds, measure_speed, plan_speed_candidates
 from tests.conftest import MODELS
 
 pytest.importorskip("openvino", reason="the openvino extra is not installed")
@@ -57,3 +57,21 @@ def test_every_engine_is_timed_against_ort_fp32_and_the_int8_pick_against_the_fa
     assert "the fastest INT8 engine the daemon can pick" in pick.warning and "no VNNI/AMX" in pick.warning
     check = pick.as_check()
     assert check.name == "speed_pick" and check.thresholds["fail_below"] == 1000.0
+
+
+def test_one_int8_file_on_ort_alone_is_gated_like_the_pick(tmp_path: Path) -> None:
+    # a model brought as ONNX (onnx_int8.py) has one INT8 file and ORT CPU's figure alone
+    fp32, int8 = BUNDLE / "model.fp32.onnx", tmp_path / "model.int8.onnx"
+    shutil.copy(fp32, int8)
+    config = SpeedConfig(threads=1, duration_s=0.05, warn_below=1000.0, fail_below=1000.0)
+    result = measure_speed(
+        (fp32, int8),
+        ("image", "logits"),
+        np.zeros((1, 3, 32, 32), np.float32),
+        config,
+        ("int8", "model.int8.onnx"),
+        (),
+    )
+    assert (result.key, result.artifact, result.passed) == ("int8", "model.int8.onnx", False)
+    assert result.warning is not None and result.warning.startswith("model.int8.onnx runs at")
+    assert result.as_check().name == "speed_int8"
