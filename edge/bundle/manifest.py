@@ -24,7 +24,9 @@ MANIFEST_NAME = "manifest.json"
 LABELS_NAME = "labels.txt"
 
 Precision = Literal["fp32", "fp16", "int8"]
-ArtifactRole = Literal["model", "golden", "report", "labels", "calibration"]
+ArtifactRole = Literal["model", "golden", "report", "labels", "calibration", "engine"]
+ToleranceKey = Literal["fp32", "fp16", "bf16", "int8"]
+"""The arithmetic an engine ran in: the bundle's precisions, and bf16 (OpenVINO on AMX)."""
 
 
 class ModelInfo(StrictModel):
@@ -115,6 +117,12 @@ class Artifact(StrictModel):
         description="Engine backends this model file is made for (e.g. ['ort-cpu']); null: every "
         "backend. A daemon prefers the file made for its backend over the general one.",
     )
+    engine_key: str | None = Field(
+        default=None,
+        description="Role 'engine' only: the cache key of this prebuilt TensorRT plan (ONNX sha256, "
+        "TensorRT version, GPU and compute capability, build settings, lepton version); a daemon "
+        "uses it only where its own key for the same build is equal.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -123,6 +131,26 @@ class Artifact(StrictModel):
         if p.is_absolute() or ".." in p.parts or not p.parts:
             raise ValueError(f"artifact path must be relative and inside the bundle, got {v!r}")
         return v
+
+
+class Tolerance(StrictModel):
+    """How far an engine's golden outputs may be from the reference, for one precision."""
+
+    cosine_min: float = Field(gt=0.0, le=1.0, description="Worst per-sample cosine allowed.")
+    top1_agreement_min: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="Fraction of golden samples whose top-1 must agree."
+    )
+
+
+DEFAULT_TOLERANCES: Final[dict[ToleranceKey, Tolerance]] = {
+    "fp32": Tolerance(cosine_min=0.999),
+    "fp16": Tolerance(cosine_min=0.999),
+    "bf16": Tolerance(cosine_min=0.99, top1_agreement_min=0.9),
+    "int8": Tolerance(cosine_min=0.99, top1_agreement_min=0.9),
+}
+"""For bundles exported before ``golden.tolerances``. FP16 keeps FP32's bar (Polygraphy's FP16
+defaults, notes §7); bf16 and INT8 may flip a borderline sample's top-1 (a TensorRT INT8 build
+differs from ORT's INT8 kernels on the same Q/DQ file)."""
 
 
 class GoldenSpec(StrictModel):
@@ -134,7 +162,22 @@ class GoldenSpec(StrictModel):
         "backends -> npz with one array per output."
     )
     count: int = Field(gt=0)
-    cosine_min: float = Field(default=0.999, gt=0.0, le=1.0)
+    cosine_min: float = Field(
+        default=0.999, gt=0.0, le=1.0, description="FP32's cosine minimum where tolerances has no fp32."
+    )
+    tolerances: dict[ToleranceKey, Tolerance] = Field(
+        default_factory=dict,
+        description="Per precision the engine runs in (fp32, fp16, bf16, int8), recorded at export; "
+        "a precision missing here gets lepton's default.",
+    )
+
+    def tolerance(self, precision: ToleranceKey) -> Tolerance:
+        """The recorded tolerance for ``precision``, else the default (FP32's from ``cosine_min``)."""
+        if precision in self.tolerances:
+            return self.tolerances[precision]
+        if precision == "fp32":
+            return Tolerance(cosine_min=self.cosine_min)
+        return DEFAULT_TOLERANCES[precision]
 
 
 class Toolchain(StrictModel):
@@ -208,6 +251,10 @@ class Manifest(StrictModel):
                 if a.backends is not None and backend in a.backends:
                     return a
         return next((a for a in models if a.backends is None), None)
+
+    def engine_artifacts(self) -> tuple[Artifact, ...]:
+        """Prebuilt TensorRT plans carried by the bundle (``lepton-export engine``)."""
+        return tuple(a for a in self.artifacts if a.role == "engine" and a.engine_key)
 
     def precisions(self) -> tuple[Precision, ...]:
         """Each precision the bundle has a general model file for, in manifest order."""
@@ -315,6 +362,7 @@ def verify_bundle(bundle_dir: Path) -> Manifest:
 
 
 __all__ = [
+    "DEFAULT_TOLERANCES",
     "LABELS_NAME",
     "MANIFEST_NAME",
     "SCHEMA_ID",
@@ -328,6 +376,8 @@ __all__ = [
     "OutputSpec",
     "PreprocessSpec",
     "Thresholds",
+    "Tolerance",
+    "ToleranceKey",
     "Toolchain",
     "describe_artifact",
     "read_manifest",

@@ -7,15 +7,41 @@ backend's small hook; backends never repeat those checks.
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from lepton.edge.bundle.manifest import Manifest, Precision
+from lepton.edge.bundle.manifest import Manifest, Precision, ToleranceKey
+from lepton.edge.config.models import TensorRtConfig
 from lepton.edge.errors import EngineError
 
 Outputs = dict[str, npt.NDArray[np.float32]]
+
+SkipReason = Literal["not installed", "no GPU", "build failed", "smoke test failed", "quarantined"]
+"""Why a backend did not run, in the words the log, check-config and the status payload use."""
+
+
+class EngineSkippedError(EngineError):
+    """A backend that cannot run here, with the reason in one of ``SkipReason``'s words."""
+
+    def __init__(self, backend: str, reason: SkipReason, detail: str) -> None:
+        super().__init__(f"{backend}: {reason}: {detail}")
+        self.backend = backend
+        self.reason: SkipReason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class EngineContext:
+    """What a backend that builds engines needs besides the model: given by the composition root."""
+
+    bundle_dir: Path
+    state_dir: Path | None = None
+    """Where built engines are cached (``<state_dir>/engines``); None: build in memory, keep nothing."""
+    tensorrt: TensorRtConfig = field(default_factory=TensorRtConfig)
 
 
 class Engine(abc.ABC):
@@ -23,12 +49,39 @@ class Engine(abc.ABC):
 
     backend: str = "abstract"
 
-    def __init__(self, model_path: Path, manifest: Manifest, precision: Precision, threads: int) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        manifest: Manifest,
+        precision: Precision,
+        threads: int,
+        context: EngineContext | None = None,
+    ) -> None:
         self.model_path = model_path
         self.manifest = manifest
         self.precision = precision
         self.threads = threads
+        self.context = context or EngineContext(model_path.parent)
         self._opened = False
+
+    @classmethod
+    def probe(cls) -> EngineSkippedError | None:
+        """Why this backend cannot run on this box at all (not installed, no GPU), or None.
+
+        Cheap: loads no model, so the selection and check-config can list every skip.
+        """
+        return None
+
+    def arithmetic(self) -> ToleranceKey:
+        """The precision the engine computes in, which picks the golden tolerance.
+
+        The model file's precision unless the backend lowers it (TensorRT builds FP16 from FP32).
+        """
+        return self.precision
+
+    def quarantine(self, reason: str) -> None:
+        """The engine failed its golden test: set aside what it built so it is not loaded again."""
+        return None
 
     def open(self) -> None:
         self._open()
@@ -67,4 +120,4 @@ class Engine(abc.ABC):
         return None
 
 
-__all__ = ["Engine", "Outputs"]
+__all__ = ["Engine", "EngineContext", "EngineSkippedError", "Outputs", "SkipReason"]

@@ -1,4 +1,4 @@
-"""ONNX Runtime backends (CPU, CUDA): the boundary where onnxruntime's exceptions become ours."""
+"""ONNX Runtime backends (CPU, CUDA, TensorRT EP): the boundary where onnxruntime's exceptions become ours."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lepton.edge.engines.base import Engine, Outputs
+from lepton.edge.bundle.manifest import ToleranceKey
+from lepton.edge.engines.base import Engine, EngineSkippedError, Outputs
 from lepton.edge.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -32,23 +33,52 @@ def session_options(threads: int) -> Any:
 class _OrtEngine(Engine):
     providers: tuple[str, ...] = ()
 
+    @classmethod
+    def probe(cls) -> EngineSkippedError | None:
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            return EngineSkippedError(
+                cls.backend, "not installed", f"{err}; pip install 'lepton-line[cpu]' (or [gpu])"
+            )
+        missing = [p for p in cls.providers if p not in ort.get_available_providers()]
+        if missing:
+            return EngineSkippedError(
+                cls.backend,
+                "not installed",
+                f"onnxruntime {ort.__version__} lacks {', '.join(missing)}; install onnxruntime-gpu "
+                "(pip install 'lepton-line[gpu]'; on a Jetson: README, Running on Jetson) "
+                "or drop this backend",
+            )
+        return None
+
+    def _provider_list(self) -> list[Any]:
+        return list(self.providers)
+
     def _open(self) -> None:
         import onnxruntime as ort
 
-        missing = [p for p in self.providers if p not in ort.get_available_providers()]
-        if missing:
-            raise EngineError(
-                f"{self.backend}: onnxruntime {ort.__version__} lacks {', '.join(missing)}; "
-                "install onnxruntime-gpu (pip install 'lepton-line[gpu]') or drop this backend"
-            )
+        refused = self.probe()
+        if refused is not None:
+            raise refused
         try:
             self._session: Any = ort.InferenceSession(
                 str(self.model_path),
                 sess_options=session_options(self.threads),
-                providers=list(self.providers),
+                providers=self._provider_list(),
             )
         except Exception as err:  # onnxruntime raises its own untyped exceptions
             raise EngineError(f"{self.backend}: cannot load {self.model_path.name}: {err}") from err
+        # ORT falls back to the next provider silently when one cannot start (no GPU, no driver)
+        wanted, running = self.providers[0], list(self._session.get_providers())
+        if wanted not in running:
+            self._session = None
+            raise EngineSkippedError(
+                self.backend,
+                "no GPU",
+                f"onnxruntime could not start {wanted} (the session fell back to {', '.join(running)}); "
+                "check the GPU driver and the CUDA/TensorRT libraries",
+            )
         self._output_names = [o.name for o in self.manifest.outputs]
         got = {o.name for o in self._session.get_outputs()}
         if not set(self._output_names) <= got:
@@ -78,3 +108,28 @@ class OrtCpuEngine(_OrtEngine):
 class OrtCudaEngine(_OrtEngine):
     backend = "ort-cuda"
     providers = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+class OrtTrtEngine(_OrtEngine):
+    """ONNX Runtime's TensorRT execution provider: TensorRT where ORT partitions the graph to it.
+
+    Its engines go to the state dir (``engines/ort-trt/<key>``): keyed like ours, since the EP's
+    own cache names do not cover every input and a stale cache ran wrong (onnxruntime#12322).
+    With a Q/DQ model, INT8 is enabled and no calibration table is given (ORT's TensorRT-EP docs).
+    """
+
+    backend = "ort-trt"
+    providers = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+    def _provider_list(self) -> list[Any]:
+        from lepton.edge.engines.ort_trt import provider_options
+
+        return [(self.providers[0], provider_options(self)), *self.providers[1:]]
+
+    def arithmetic(self) -> ToleranceKey:
+        return "int8" if self.precision == "int8" else "fp16"
+
+    def quarantine(self, reason: str) -> None:
+        from lepton.edge.engines.ort_trt import quarantine_cache
+
+        quarantine_cache(self, reason)

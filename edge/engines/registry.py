@@ -8,6 +8,8 @@ from lepton.edge.engines.base import Engine
 from lepton.edge.errors import EngineError
 
 ENGINE_KINDS: dict[str, str] = {
+    "tensorrt": "lepton.edge.engines.trt_engine:TensorRtEngine",
+    "ort-trt": "lepton.edge.engines.ort:OrtTrtEngine",
     "ort-cpu": "lepton.edge.engines.ort:OrtCpuEngine",
     "ort-cuda": "lepton.edge.engines.ort:OrtCudaEngine",
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lepton.edge.bundle.manifest import Manifest, Precision
 from lepton.edge.config.models import BundleConfig, EngineConfig
-from lepton.edge.engines.base import Engine
+from lepton.edge.engines.base import Engine, EngineContext, EngineSkippedError
 from lepton.edge.engines.registry import engine_class
 from lepton.edge.engines.smoke_test import run_smoke_test
 from lepton.edge.errors import BundleError, EngineError
@@ -31,21 +31,25 @@ def choose_precision(manifest: Manifest, config: BundleConfig) -> Precision:
     return config.precision
 
 
-def open_engine(manifest: Manifest, bundle: BundleConfig, config: EngineConfig) -> Engine:
+def open_engine(
+    manifest: Manifest, bundle: BundleConfig, config: EngineConfig, state_dir: Path | None = None
+) -> Engine:
     precision = choose_precision(manifest, bundle)
+    context = EngineContext(Path(bundle.path), state_dir, config.tensorrt)
     refusals: list[str] = []
     for backend in config.backends:
         artifact = manifest.model_artifact(precision, backend)
         assert artifact is not None  # choose_precision only returns precisions the bundle has
         model_path = Path(bundle.path) / artifact.path
         try:
-            engine = engine_class(backend)(model_path, manifest, precision, config.intra_op_threads)
+            engine = engine_class(backend)(model_path, manifest, precision, config.intra_op_threads, context)
             engine.open()
             try:
                 cosine = run_smoke_test(engine, manifest, Path(bundle.path))
-            except EngineError:
+            except EngineError as err:
                 engine.close()
-                raise
+                engine.quarantine(str(err))
+                raise EngineSkippedError(backend, "smoke test failed", str(err)) from err
         except EngineError as err:
             log.warning("engine %s refused: %s", backend, err)
             refusals.append(str(err))

@@ -55,10 +55,13 @@ def run_smoke_test(engine: Engine, manifest: Manifest, bundle_dir: Path) -> floa
         want = references[output][i]
         worst = min(worst, _cosine(got, want))
         agree += int(np.argmax(got) == np.argmax(want))
-    if worst < golden.cosine_min or agree < inputs.shape[0]:
+    arithmetic = engine.arithmetic()
+    tolerance = golden.tolerance(arithmetic)
+    if worst < tolerance.cosine_min or agree < tolerance.top1_agreement_min * inputs.shape[0]:
         raise EngineError(
-            f"{engine.backend}: golden smoke test failed on {engine.model_path.name}: worst cosine "
-            f"{worst:.5f} (need ≥ {golden.cosine_min}), top-1 agreement {agree}/{inputs.shape[0]}; "
+            f"{engine.backend}: golden smoke test failed on {engine.model_path.name} ({arithmetic}): "
+            f"worst cosine {worst:.5f} (need ≥ {tolerance.cosine_min}), top-1 agreement "
+            f"{agree}/{inputs.shape[0]} (need ≥ {tolerance.top1_agreement_min:.0%}); "
             "this backend computes different results from the exporter's reference"
         )
     return worst

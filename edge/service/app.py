@@ -23,6 +23,7 @@ from lepton.edge.config.models import LeptonConfig
 from lepton.edge.decoders.registry import create_decoder
 from lepton.edge.engines.base import Engine
 from lepton.edge.engines.batch_size import choose_batch_max
+from lepton.edge.engines.engine_cache import ALARM_QUARANTINED, quarantine_alarm
 from lepton.edge.engines.select import open_engine
 from lepton.edge.events.builder import EventBuilder
 from lepton.edge.events.ids import read_boot_id
@@ -63,7 +64,7 @@ class Served:
 
 def _load_model(config: LeptonConfig) -> Served:
     manifest = verify_bundle(config.bundle.path)
-    engine = open_engine(manifest, config.bundle, config.engine)
+    engine = open_engine(manifest, config.bundle, config.engine, config.service.state_dir)
     batch_max = choose_batch_max(engine, Path(config.bundle.path), config.engine.batch_max)
     artifact = manifest.model_artifact(engine.precision, engine.backend)
     assert artifact is not None
@@ -160,6 +161,9 @@ def run_daemon(config: LeptonConfig) -> int:
     stopper.install()
     served = _load_model(config)
     alarms = Alarms()
+    quarantined = quarantine_alarm(config.service.state_dir)
+    if quarantined is not None:
+        alarms.raise_alarm(ALARM_QUARANTINED, quarantined)
     topics = Topics(config.mqtt.topic_prefix or default_prefix(config.device.id))
     status = _StatusBook(config.device.id, served.model, alarms, time.time_ns() // 1_000_000)
     state_dir = config.service.state_dir
