@@ -39,7 +39,8 @@ class BundleConfig(StrictModel):
 class TensorRtConfig(StrictModel):
     """How the box builds TensorRT engines (backends ``tensorrt`` and ``ort-trt``).
 
-    Every field is part of the engine cache key: changing one builds a new engine.
+    The build settings (workspace, DLA, optimization level) are part of the engine cache key:
+    changing one builds a new engine.
     """
 
     workspace_mib: int | None = Field(

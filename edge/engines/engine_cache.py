@@ -10,8 +10,9 @@ torn or foreign is removed so that it is rebuilt. Writes are atomic (a staged di
 renamed), the least recently used engines beyond ``keep`` are pruned, and an engine that
 failed its golden test is moved to ``quarantine/`` where it is listed until cleared.
 
-The same layout is used inside a bundle (``engines/``, written by ``lepton-export engine``),
-read-only there. This module does not import tensorrt: listing and clearing work anywhere.
+The same layout is used inside a bundle (``engines/tensorrt/<digest>/``, written by
+``lepton-export engine``), read-only there. This module does not import tensorrt: listing
+and clearing work anywhere.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from lepton.edge.strict_model import StrictModel
 log = logging.getLogger(__name__)
 
 ENGINES_DIR = "engines"
-"""Inside a bundle (TensorRT plans only); under the state dir, one folder per backend in it."""
+"""Under the state dir and inside a bundle: one folder per backend in it (``engines/tensorrt``)."""
 ALARM_QUARANTINED = "engine_quarantined"
 CACHED_BACKENDS = ("tensorrt", "ort-trt")
 """The backends that keep built engines under ``<state_dir>/engines/<backend>``."""

@@ -123,6 +123,11 @@ class TensorRtEngine(Engine):
     def probe(cls) -> EngineSkippedError | None:
         return probe_tensorrt()
 
+    @property
+    def digest(self) -> str:
+        """The engine's cache key (directory name); set by ``open``."""
+        return str(getattr(self, "_digest", ""))
+
     def arithmetic(self) -> ToleranceKey:
         planned = getattr(self, "_planned", None)
         return planned.recipe.arithmetic if planned is not None else self.precision
@@ -193,7 +198,7 @@ class TensorRtEngine(Engine):
         if self.context.tensorrt.use_bundled_engines and any(
             a.engine_key == self._digest for a in self.manifest.engine_artifacts()
         ):
-            bundled = EngineCache(self.context.bundle_dir / ENGINES_DIR, read_only=True).lookup(key)
+            bundled = EngineCache(self.context.bundle_dir / ENGINES_DIR / BACKEND, read_only=True).lookup(key)
             if bundled.plan is not None:
                 found.append(("bundled", bundled.plan))
             else:

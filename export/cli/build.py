@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lepton.export.cli.engine import add_engine_flags, engine_settings
 from lepton.export.config import load_config
 from lepton.export.errors import UsageError
 
@@ -70,6 +71,13 @@ def add_parser(subcommands: Any, epilog: str, common: argparse.ArgumentParser) -
     )
     int8.add_argument("--speed-fail-below", type=float, help="sets speed.fail_below: exit 6 below this ratio")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument(
+        "--engine",
+        action="store_true",
+        help="also build and verify a TensorRT engine into the bundle (needs TensorRT and a GPU: "
+        "exit 2 without)",
+    )
+    add_engine_flags(parser)
     parser.set_defaults(run=run)
 
 
@@ -96,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
         if value is not None
     }
     config = load_config(args.config, overrides)
+    if args.engine:
+        from lepton.export.stages.engine import require_tensorrt
+
+        engine_settings(args)  # a bad flag, and a machine without TensorRT: before minutes of export
+        require_tensorrt("--engine")
     if args.no_int8:
         config = config.model_copy(
             update=dict.fromkeys(("calibration", "quantize", "evaluation", "int8_parity", "speed"))
@@ -108,8 +121,13 @@ def run(args: argparse.Namespace) -> int:
     from lepton.export.pipeline import build_bundle
 
     result = build_bundle(config, out, progress=not args.no_progress)
+    engine: dict[str, object] | None = None
+    if args.engine:
+        from lepton.export.stages.engine import add_engine
+
+        engine = add_engine(out, out, args.engine_precision, engine_settings(args)).__dict__
     if args.json:
-        print(json.dumps(summary(result), indent=2))
+        print(json.dumps({**summary(result), "engine": engine}, indent=2))
     else:
         model = result.manifest.model_artifact("fp32")
         precisions = "+".join(result.manifest.precisions())

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lepton.edge.bundle.manifest import GoldenSpec
+from lepton.edge.bundle.manifest import DEFAULT_TOLERANCES, GoldenSpec
 from lepton.edge.preprocess import Tensor
 from lepton.export.runner import Runner
 
@@ -32,7 +32,10 @@ class GoldenSet:
     count: int
 
     def spec(self) -> GoldenSpec:
-        return GoldenSpec(inputs=self.inputs, outputs=self.outputs, count=self.count)
+        # recorded, not left to the daemon's defaults: a later lepton must judge this bundle alike
+        return GoldenSpec(
+            inputs=self.inputs, outputs=self.outputs, count=self.count, tolerances=dict(DEFAULT_TOLERANCES)
+        )
 
     @property
     def paths(self) -> tuple[str, ...]:
