@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
-from lepton.edge.engines.base import Engine
+from lepton.edge.engines.base import Engine, EngineSkippedError
 from lepton.edge.errors import EngineError
 
 ENGINE_KINDS: dict[str, str] = {
@@ -28,4 +29,15 @@ def engine_class(backend: str) -> type[Engine]:
     return cls
 
 
-__all__ = ["ENGINE_KINDS", "engine_class"]
+def probe_backends(backends: Sequence[str]) -> dict[str, EngineSkippedError | None]:
+    """Each backend's reason it cannot run on this box (None: it can try), without loading a model."""
+    found: dict[str, EngineSkippedError | None] = {}
+    for backend in backends:
+        try:
+            found[backend] = engine_class(backend).probe()
+        except EngineError as err:  # its module does not import
+            found[backend] = EngineSkippedError(backend, "not installed", str(err))
+    return found
+
+
+__all__ = ["ENGINE_KINDS", "engine_class", "probe_backends"]

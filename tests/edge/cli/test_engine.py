@@ -83,3 +83,12 @@ def test_engine_needs_a_config(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "--config" in proc.stderr
     missing = lepton_edge("engine", "list", "--config", str(tmp_path / "nope.toml"))
     assert missing.returncode == exitcodes.CONFIG
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="this box has TensorRT")
+def test_check_config_lists_each_backend_and_why_it_is_skipped(config: Path) -> None:
+    proc = lepton_edge("check-config", str(config))
+
+    assert proc.returncode == 0, proc.stderr
+    assert "  engine tensorrt: skipped: not installed: Python cannot import tensorrt" in proc.stdout
+    assert "  engine ort-cpu: available" in proc.stdout
