@@ -97,7 +97,16 @@ def plan_build(
     compute_capability: str,
 ) -> PlannedBuild:
     """The key and recipe for ``precision`` on this TensorRT and GPU (no TensorRT needed)."""
-    recipe = choose_recipe(tensorrt_major(tensorrt_version), precision, manifest)
+    major = tensorrt_major(tensorrt_version)
+    if config.dla_core is not None and major >= 11:
+        raise EngineSkippedError(
+            BACKEND,
+            "build failed",
+            f"engine.tensorrt.dla_core = {config.dla_core}, but TensorRT {tensorrt_version} builds no "
+            "DLA engines for strongly typed networks (11.0-11.3 docs); use JetPack's TensorRT 10.x "
+            "or remove dla_core",
+        )
+    recipe = choose_recipe(major, precision, manifest)
     artifact = manifest.model_artifact(recipe.precision, BACKEND)
     if artifact is None:
         raise EngineError(

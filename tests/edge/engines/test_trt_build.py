@@ -14,6 +14,7 @@ import pytest
 
 from lepton.edge.bundle.manifest import Manifest, describe_artifact, read_manifest
 from lepton.edge.config.models import TensorRtConfig
+from lepton.edge.engines.base import EngineSkippedError
 from lepton.edge.engines.trt_build import BuildHeartbeat, choose_recipe, key_settings, profile_shapes
 from lepton.edge.engines.trt_engine import plan_build
 from tests.conftest import MODELS
@@ -136,3 +137,17 @@ def test_the_heartbeat_is_silent_outside_systemd(monkeypatch: pytest.MonkeyPatch
     with BuildHeartbeat("engine Y", period_s=60.0) as heartbeat:
         pass
     assert heartbeat.beats == 1
+
+
+def test_dla_on_tensorrt_11_is_refused_with_the_reason(manifest: Manifest) -> None:
+    with pytest.raises(EngineSkippedError, match=r"dla_core = 0, but TensorRT 11\.1\.0") as caught:
+        plan_build(
+            manifest, BUNDLE, "fp32", TensorRtConfig(dla_core=0), tensorrt_version="11.1.0",
+            gpu_name="Thor", compute_capability="11.0",
+        )  # fmt: skip
+    assert caught.value.reason == "build failed"
+    planned = plan_build(
+        manifest, BUNDLE, "fp32", TensorRtConfig(dla_core=0), tensorrt_version="10.3.0",
+        gpu_name="Orin", compute_capability="8.7",
+    )  # fmt: skip
+    assert planned.key.settings["dla_core"] == 0 and planned.key.settings["gpu_fallback"] is True
