@@ -27,7 +27,7 @@ from lepton.edge.atomic_write import write_bytes_atomic
 from lepton.edge.bundle.manifest import Manifest, Precision, ToleranceKey
 from lepton.edge.config.models import TensorRtConfig
 from lepton.edge.engines.base import Engine, EngineSkippedError, Outputs
-from lepton.edge.engines.engine_cache import ENGINES_DIR, EngineCache, EngineKey
+from lepton.edge.engines.engine_cache import ENGINES_DIR, PLAN_NAME, EngineCache, EngineKey
 from lepton.edge.engines.trt_build import (
     BuildHeartbeat,
     Recipe,
@@ -125,8 +125,35 @@ def plan_build(
     return PlannedBuild(key, recipe, bundle_dir / artifact.path)
 
 
+def trtexec_args(plan: Path, input_name: str, shape: tuple[int, ...]) -> list[str]:
+    """``trtexec`` timing ``plan`` at ``shape``: the GPU-only ceiling a self-check compares the daemon with.
+
+    ``--noDataTransfers`` and ``--useCudaGraph`` time the engine alone (notes §5, Tools).
+    """
+    dims = "x".join(map(str, shape))
+    return [
+        "trtexec",
+        f"--loadEngine={plan}",
+        f"--shapes={input_name}:{dims}",
+        "--noDataTransfers",
+        "--useCudaGraph",
+        "--separateProfileRun",
+    ]
+
+
 class TensorRtEngine(Engine):
     backend = BACKEND
+
+    @property
+    def plan_path(self) -> Path | None:
+        """The plan file this engine was loaded from (for trtexec), or None when built in memory."""
+        digest, source = getattr(self, "_digest", ""), getattr(self, "source", "")
+        if not digest:
+            return None
+        if source == "bundled":
+            return self.context.bundle_dir / ENGINES_DIR / BACKEND / digest / PLAN_NAME
+        cache = getattr(self, "_cache", None)
+        return cache.entry(digest) / PLAN_NAME if cache is not None else None
 
     @classmethod
     def probe(cls) -> EngineSkippedError | None:
@@ -263,4 +290,4 @@ class TensorRtEngine(Engine):
         log.error("%s: engine %s quarantined: %s", BACKEND, self._digest, reason)
 
 
-__all__ = ["BACKEND", "PlannedBuild", "TensorRtEngine", "plan_build", "probe_tensorrt"]
+__all__ = ["BACKEND", "PlannedBuild", "TensorRtEngine", "plan_build", "probe_tensorrt", "trtexec_args"]

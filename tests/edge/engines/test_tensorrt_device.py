@@ -38,6 +38,7 @@ def test_builds_caches_and_reloads_an_engine_that_passes_the_golden_test(tmp_pat
     first.open()
     try:
         assert first.source == "built"
+        assert first.plan_path is not None and first.plan_path.is_file()  # what selfcheck hands trtexec
         cosine = run_smoke_test(first, first.manifest, BUNDLE)
         assert cosine >= first.manifest.golden.tolerance(first.arithmetic()).cosine_min  # type: ignore[union-attr]
         batch = np.resize(golden_inputs(first.manifest, BUNDLE), (4, 3, 32, 32)).astype(np.float32)

@@ -16,7 +16,7 @@ from lepton.edge.bundle.manifest import Manifest, describe_artifact, read_manife
 from lepton.edge.config.models import TensorRtConfig
 from lepton.edge.engines.base import EngineSkippedError
 from lepton.edge.engines.trt_build import BuildHeartbeat, choose_recipe, key_settings, profile_shapes
-from lepton.edge.engines.trt_engine import plan_build
+from lepton.edge.engines.trt_engine import plan_build, trtexec_args
 from tests.conftest import MODELS
 
 BUNDLE = MODELS / "color_bundle"
@@ -151,3 +151,9 @@ def test_dla_on_tensorrt_11_is_refused_with_the_reason(manifest: Manifest) -> No
         gpu_name="Orin", compute_capability="8.7",
     )  # fmt: skip
     assert planned.key.settings["dla_core"] == 0 and planned.key.settings["gpu_fallback"] is True
+
+
+def test_trtexec_times_the_same_plan_at_the_same_shape(tmp_path: Path) -> None:
+    args = trtexec_args(tmp_path / "model.plan", "image", (4, 3, 32, 32))
+    assert args[:3] == ["trtexec", f"--loadEngine={tmp_path / 'model.plan'}", "--shapes=image:4x3x32x32"]
+    assert "--noDataTransfers" in args and "--useCudaGraph" in args
