@@ -28,16 +28,18 @@ def add_parser(subcommands: Any, common: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    build = actions.add_parser("build", help="build (or load) and verify the engines the config names")
+    build = actions.add_parser(
+        "build", help="build (or load) and verify the engines the config names", parents=[common]
+    )
     build.add_argument(
         "--backend",
         action="append",
         choices=("tensorrt", "ort-trt"),
         help="only this backend (repeatable; default: those of engine.backends that build engines)",
     )
-    listing = actions.add_parser("list", help="the cached, quarantined and bundled engines")
+    listing = actions.add_parser("list", help="the cached, quarantined and bundled engines", parents=[common])
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    clear = actions.add_parser("clear", help="remove every cached and quarantined engine")
+    clear = actions.add_parser("clear", help="remove every cached and quarantined engine", parents=[common])
     clear.add_argument(
         "--backend", action="append", choices=("tensorrt", "ort-trt"), help="only this backend"
     )

@@ -92,3 +92,12 @@ def test_check_config_lists_each_backend_and_why_it_is_skipped(config: Path) -> 
     assert proc.returncode == 0, proc.stderr
     assert "  engine tensorrt: skipped: not installed: Python cannot import tensorrt" in proc.stdout
     assert "  engine ort-cpu: available" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "argv", [["-v", "engine", "list"], ["engine", "-v", "list"], ["engine", "list", "-v"]]
+)
+def test_global_flags_before_or_after_engine_and_its_action(argv: list[str]) -> None:
+    from lepton.edge.cli.main import build_parser
+
+    assert build_parser().parse_args([*argv, "--config", "x.toml"]).verbose is True
