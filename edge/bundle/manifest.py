@@ -25,8 +25,6 @@ LABELS_NAME = "labels.txt"
 
 Precision = Literal["fp32", "fp16", "int8"]
 ArtifactRole = Literal["model", "golden", "report", "labels", "calibration", "engine"]
-ToleranceKey = Literal["fp32", "fp16", "bf16", "int8"]
-"""The arithmetic an engine ran in: the bundle's precisions, and bf16 (OpenVINO on AMX)."""
 
 
 class ModelInfo(StrictModel):
@@ -133,24 +131,25 @@ class Artifact(StrictModel):
         return v
 
 
-class Tolerance(StrictModel):
-    """How far an engine's golden outputs may be from the reference, for one precision."""
+class GoldenTolerance(StrictModel):
+    """How close a device's engine must come to the golden outputs, for one arithmetic."""
 
-    cosine_min: float = Field(gt=0.0, le=1.0, description="Worst per-sample cosine allowed.")
+    cosine_min: float = Field(gt=0.0, le=1.0, description="Worst per-sample cosine to the reference.")
     top1_agreement_min: float = Field(
-        default=1.0, ge=0.0, le=1.0, description="Fraction of golden samples whose top-1 must agree."
+        default=1.0, ge=0.0, le=1.0, description="Fraction of golden inputs whose top-1 class must match."
     )
 
 
-DEFAULT_TOLERANCES: Final[dict[ToleranceKey, Tolerance]] = {
-    "fp32": Tolerance(cosine_min=0.999),
-    "fp16": Tolerance(cosine_min=0.999),
-    "bf16": Tolerance(cosine_min=0.99, top1_agreement_min=0.9),
-    "int8": Tolerance(cosine_min=0.99, top1_agreement_min=0.9),
+DEFAULT_TOLERANCES: Final[dict[str, GoldenTolerance]] = {
+    # bf16 keeps 8 bits of mantissa: logits move by ~0.5 %, and a near-tie may flip
+    "bf16": GoldenTolerance(cosine_min=0.99, top1_agreement_min=0.75),
+    "fp16": GoldenTolerance(cosine_min=0.995, top1_agreement_min=0.75),
+    # another runtime's INT8 kernels on the same Q/DQ graph round differently: OpenVINO on
+    # resnet18's portable file gave 0.99903 against ORT's INT8 outputs
+    "int8": GoldenTolerance(cosine_min=0.99, top1_agreement_min=0.75),
 }
-"""For bundles exported before ``golden.tolerances``. FP16 keeps FP32's bar (Polygraphy's FP16
-defaults, notes §7); bf16 and INT8 may flip a borderline sample's top-1 (a TensorRT INT8 build
-differs from ORT's INT8 kernels on the same Q/DQ file)."""
+"""For arithmetic a bundle records no tolerance for (bundles older than the field). A broken
+engine (a wrong build, a broken provider) lands far below these; rounding does not."""
 
 
 class GoldenSpec(StrictModel):
@@ -162,22 +161,23 @@ class GoldenSpec(StrictModel):
         "backends -> npz with one array per output."
     )
     count: int = Field(gt=0)
-    cosine_min: float = Field(
-        default=0.999, gt=0.0, le=1.0, description="FP32's cosine minimum where tolerances has no fp32."
-    )
-    tolerances: dict[ToleranceKey, Tolerance] = Field(
+    cosine_min: float = Field(default=0.999, gt=0.0, le=1.0)
+    tolerances: dict[str, GoldenTolerance] = Field(
         default_factory=dict,
-        description="Per precision the engine runs in (fp32, fp16, bf16, int8), recorded at export; "
-        "a precision missing here gets lepton's default.",
+        description="Per arithmetic an engine computes in (fp32, int8, bf16, fp16); one not listed "
+        "gets cosine_min with full top-1 agreement, or lepton's default for bf16 and fp16.",
     )
 
-    def tolerance(self, precision: ToleranceKey) -> Tolerance:
-        """The recorded tolerance for ``precision``, else the default (FP32's from ``cosine_min``)."""
-        if precision in self.tolerances:
-            return self.tolerances[precision]
-        if precision == "fp32":
-            return Tolerance(cosine_min=self.cosine_min)
-        return DEFAULT_TOLERANCES[precision]
+    def tolerance(self, keys: tuple[str, ...]) -> GoldenTolerance:
+        """The loosest tolerance of ``keys``: an INT8 file computed with bf16 floats needs both."""
+        found = [
+            self.tolerances.get(k) or DEFAULT_TOLERANCES.get(k) or GoldenTolerance(cosine_min=self.cosine_min)
+            for k in keys or ("fp32",)
+        ]
+        return GoldenTolerance(
+            cosine_min=min(t.cosine_min for t in found),
+            top1_agreement_min=min(t.top1_agreement_min for t in found),
+        )
 
 
 class Toolchain(StrictModel):
@@ -370,14 +370,13 @@ __all__ = [
     "CheckResult",
     "DecoderSpec",
     "GoldenSpec",
+    "GoldenTolerance",
     "InputSpec",
     "Manifest",
     "ModelInfo",
     "OutputSpec",
     "PreprocessSpec",
     "Thresholds",
-    "Tolerance",
-    "ToleranceKey",
     "Toolchain",
     "describe_artifact",
     "read_manifest",

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from lepton.edge.bundle.manifest import verify_bundle
     from lepton.edge.config.checks import check_on_disk
     from lepton.edge.config.loader import load_config
-    from lepton.edge.engines.registry import probe_backends
+    from lepton.edge.engines.registry import unavailable_backends
 
     path: Path = args.config_file or args.config
     config = load_config(path)
@@ -33,11 +33,8 @@ def run(args: argparse.Namespace) -> int:
         f"{path}: OK: device {config.device.id}, {len(config.sources)} source(s), bundle "
         f"{manifest.model.name}:{manifest.model.version} ({', '.join(manifest.precisions())}) verified"
     )
-    for backend, refused in probe_backends(config.engine.backends).items():
-        print(
-            f"  engine {backend}: "
-            + ("available" if refused is None else f"skipped: {refused.reason}: {refused.detail}")
-        )
+    for backend, reason in unavailable_backends(config.engine.backends).items():
+        print(f"  engine {backend}: {'available' if reason is None else f'skipped: {reason}'}")
     return exitcodes.OK
 
 

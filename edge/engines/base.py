@@ -7,41 +7,20 @@ backend's small hook; backends never repeat those checks.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from lepton.edge.bundle.manifest import Manifest, Precision, ToleranceKey
+from lepton.edge.bundle.manifest import Manifest, Precision
 from lepton.edge.config.models import TensorRtConfig
 from lepton.edge.errors import EngineError
 
 Outputs = dict[str, npt.NDArray[np.float32]]
-
-SkipReason = Literal["not installed", "no GPU", "build failed", "smoke test failed", "quarantined"]
-"""Why a backend did not run, in the words the log, check-config and the status payload use."""
-
-
-class EngineSkippedError(EngineError):
-    """A backend that cannot run here, with the reason in one of ``SkipReason``'s words."""
-
-    def __init__(self, backend: str, reason: SkipReason, detail: str) -> None:
-        super().__init__(f"{backend}: {reason}: {detail}")
-        self.backend = backend
-        self.reason: SkipReason = reason
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class EngineContext:
-    """What a backend that builds engines needs besides the model: given by the composition root."""
-
-    bundle_dir: Path
-    state_dir: Path | None = None
-    """Where built engines are cached (``<state_dir>/engines``); None: build in memory, keep nothing."""
-    tensorrt: TensorRtConfig = field(default_factory=TensorRtConfig)
+Compute = Literal["fp32", "bf16", "fp16", "int8"]
+"""The arithmetic an engine runs in: its file's precision, or a cheaper float (bf16, fp16) that a
+backend computes an FP32 file in. The smoke test's tolerance and ``engine.precision`` use it."""
 
 
 class Engine(abc.ABC):
@@ -55,33 +34,45 @@ class Engine(abc.ABC):
         manifest: Manifest,
         precision: Precision,
         threads: int,
-        context: EngineContext | None = None,
+        *,
+        compute: Compute | None = None,
+        cache_dir: Path | None = None,
+        tensorrt: TensorRtConfig | None = None,
     ) -> None:
         self.model_path = model_path
         self.manifest = manifest
         self.precision = precision
         self.threads = threads
-        self.context = context or EngineContext(model_path.parent)
+        self.compute: Compute = compute or precision
+        self.cache_dir = cache_dir
+        """Where a backend may keep what it compiled (the state dir's); None: compile every start."""
+        self.tensorrt = tensorrt or TensorRtConfig()
+        """How backends that build TensorRT engines build them (``engine.tensorrt``)."""
         self._opened = False
 
     @classmethod
-    def probe(cls) -> EngineSkippedError | None:
-        """Why this backend cannot run on this box at all (not installed, no GPU), or None.
+    def unavailable(cls) -> str | None:
+        """Why this box cannot run the backend at all (runtime not installed, no GPU), else None.
 
-        Cheap: loads no model, so the selection and check-config can list every skip.
+        Cheap and model-free: the engine choice skips the backend with this reason.
         """
         return None
 
-    def arithmetic(self) -> ToleranceKey:
-        """The precision the engine computes in, which picks the golden tolerance.
+    @classmethod
+    def computes(cls, precision: Precision) -> tuple[Compute, ...]:
+        """The arithmetic this backend offers on this box for a file of ``precision``."""
+        return (precision,)
 
-        The model file's precision unless the backend lowers it (TensorRT builds FP16 from FP32).
-        """
-        return self.precision
+    @property
+    def tolerance_keys(self) -> tuple[str, ...]:
+        """The golden tolerances that apply (the loosest wins): an INT8 file run with bf16
+        float parts needs both INT8's and bf16's."""
+        return tuple(dict.fromkeys((self.precision, self.compute)))
 
-    def quarantine(self, reason: str) -> None:
-        """The engine failed its golden test: set aside what it built so it is not loaded again."""
-        return None
+    @property
+    def label(self) -> str:
+        """``backend compute`` as logs and the status payload name a candidate."""
+        return f"{self.backend} {self.compute}"
 
     def open(self) -> None:
         self._open()
@@ -119,5 +110,23 @@ class Engine(abc.ABC):
     def _close(self) -> None:
         return None
 
+    def quarantine(self, reason: str) -> None:
+        """It failed its golden test: set aside what it built so that it is not loaded again."""
+        return None
 
-__all__ = ["Engine", "EngineContext", "EngineSkippedError", "Outputs", "SkipReason"]
+
+SkipReason = Literal["not installed", "no GPU", "build failed", "smoke test failed", "quarantined"]
+"""Why a backend did not run, in the words the log, check-config and the status payload use."""
+
+
+class EngineSkippedError(EngineError):
+    """A backend that cannot run the model here, with the reason in one of ``SkipReason``'s words."""
+
+    def __init__(self, backend: str, reason: SkipReason, detail: str) -> None:
+        super().__init__(f"{backend}: {reason}: {detail}")
+        self.backend = backend
+        self.reason: SkipReason = reason
+        self.detail = detail
+
+
+__all__ = ["Compute", "Engine", "EngineSkippedError", "Outputs", "SkipReason"]

@@ -9,8 +9,8 @@ from typing import Any
 
 from lepton.edge.bundle.manifest import read_manifest, verify_bundle
 from lepton.edge.config.models import LeptonConfig
-from lepton.edge.engines.base import EngineContext, EngineSkippedError
-from lepton.edge.engines.engine_cache import CACHED_BACKENDS, CachedEngine, state_caches
+from lepton.edge.engines.base import EngineSkippedError
+from lepton.edge.engines.engine_cache import CACHED_BACKENDS, STATE_CACHE_DIR, CachedEngine, state_caches
 from lepton.edge.engines.registry import engine_class
 from lepton.edge.engines.select import choose_precision
 from lepton.edge.engines.smoke_test import run_smoke_test
@@ -96,18 +96,25 @@ def build_engines(
     manifest = verify_bundle(bundle_dir)
     precision = choose_precision(manifest, config.bundle)
     wanted = backends or [b for b in config.engine.backends if b in CACHED_BACKENDS] or ["tensorrt"]
-    context = EngineContext(bundle_dir, config.service.state_dir, config.engine.tensorrt)
     done: list[str] = []
     failed: list[EngineError] = []
     for backend in wanted:
         cls = engine_class(backend)
-        refused = cls.probe()
-        if refused is not None:
-            failed.append(refused)
+        reason = cls.unavailable()
+        if reason is not None:
+            failed.append(EngineError(f"{backend}: {reason}"))
             continue
         artifact = manifest.model_artifact(precision, backend)
         assert artifact is not None  # choose_precision only returns precisions the bundle has
-        engine = cls(bundle_dir / artifact.path, manifest, precision, config.engine.intra_op_threads, context)
+        engine = cls(
+            bundle_dir / artifact.path,
+            manifest,
+            precision,
+            config.engine.intra_op_threads,
+            compute=cls.computes(precision)[0],
+            cache_dir=config.service.state_dir / STATE_CACHE_DIR / backend,
+            tensorrt=config.engine.tensorrt,
+        )
         try:
             engine.open()
             try:
@@ -122,7 +129,7 @@ def build_engines(
             continue
         source = getattr(engine, "source", "built")
         done.append(
-            f"{backend}: {source} engine for {engine.model_path.name} ({engine.arithmetic()}) ready, "
+            f"{backend}: {source} engine for {engine.model_path.name} ({engine.compute}) ready, "
             f"golden cosine {cosine:.6f}; the service started with {config_path} loads it"
         )
     return done, failed

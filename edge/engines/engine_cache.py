@@ -35,10 +35,12 @@ from lepton.edge.strict_model import StrictModel
 log = logging.getLogger(__name__)
 
 ENGINES_DIR = "engines"
-"""Under the state dir and inside a bundle: one folder per backend in it (``engines/tensorrt``)."""
+"""Inside a bundle: one folder per backend in it (``engines/tensorrt``)."""
+STATE_CACHE_DIR = "cache"
+"""Under the state dir: one folder per backend (``cache/tensorrt``, ``cache/openvino``...)."""
 ALARM_QUARANTINED = "engine_quarantined"
 CACHED_BACKENDS = ("tensorrt", "ort-trt")
-"""The backends that keep built engines under ``<state_dir>/engines/<backend>``."""
+"""The backends that keep built TensorRT engines under ``<state_dir>/cache/<backend>``."""
 PLAN_NAME = "model.plan"
 RECORD_NAME = "build.json"
 QUARANTINE_DIR = "quarantine"
@@ -263,7 +265,9 @@ class EngineCache:
 
 def state_caches(state_dir: Path, keep: int = 3) -> dict[str, EngineCache]:
     """Each engine-building backend's cache under the state dir."""
-    return {backend: EngineCache(state_dir / ENGINES_DIR / backend, keep=keep) for backend in CACHED_BACKENDS}
+    return {
+        backend: EngineCache(state_dir / STATE_CACHE_DIR / backend, keep=keep) for backend in CACHED_BACKENDS
+    }
 
 
 def quarantine_alarm(state_dir: Path) -> str | None:
@@ -296,6 +300,7 @@ __all__ = [
     "PLAN_NAME",
     "QUARANTINE_DIR",
     "RECORD_NAME",
+    "STATE_CACHE_DIR",
     "BuildRecord",
     "CachedEngine",
     "EngineCache",

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lepton.edge.bundle.manifest import ToleranceKey
-from lepton.edge.engines.base import Engine, EngineSkippedError, Outputs
+from lepton.edge.bundle.manifest import Precision
+from lepton.edge.engines.base import Compute, Engine, EngineSkippedError, Outputs
 from lepton.edge.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -34,33 +34,28 @@ class _OrtEngine(Engine):
     providers: tuple[str, ...] = ()
 
     @classmethod
-    def probe(cls) -> EngineSkippedError | None:
+    def unavailable(cls) -> str | None:
         try:
             import onnxruntime as ort
         except ImportError as err:
-            return EngineSkippedError(
-                cls.backend, "not installed", f"{err}; pip install 'lepton-line[cpu]' (or [gpu])"
-            )
+            return f"onnxruntime is not installed ({err}); pip install 'lepton-line[cpu]'"
         missing = [p for p in cls.providers if p not in ort.get_available_providers()]
         if missing:
-            return EngineSkippedError(
-                cls.backend,
-                "not installed",
-                f"onnxruntime {ort.__version__} lacks {', '.join(missing)}; install onnxruntime-gpu "
-                "(pip install 'lepton-line[gpu]'; on a Jetson: README, Running on Jetson) "
-                "or drop this backend",
+            return (
+                f"onnxruntime {ort.__version__} lacks {', '.join(missing)} (no GPU build); "
+                "install onnxruntime-gpu (pip install 'lepton-line[gpu]') on a box with an NVIDIA GPU"
             )
         return None
-
-    def _provider_list(self) -> list[Any]:
-        return list(self.providers)
 
     def _open(self) -> None:
         import onnxruntime as ort
 
-        refused = self.probe()
-        if refused is not None:
-            raise refused
+        missing = [p for p in self.providers if p not in ort.get_available_providers()]
+        if missing:
+            raise EngineError(
+                f"{self.backend}: onnxruntime {ort.__version__} lacks {', '.join(missing)}; "
+                "install onnxruntime-gpu (pip install 'lepton-line[gpu]') or drop this backend"
+            )
         try:
             self._session: Any = ort.InferenceSession(
                 str(self.model_path),
@@ -99,6 +94,9 @@ class _OrtEngine(Engine):
     def _close(self) -> None:
         self._session = None
 
+    def _provider_list(self) -> list[Any]:
+        return list(self.providers)
+
 
 class OrtCpuEngine(_OrtEngine):
     backend = "ort-cpu"
@@ -113,21 +111,23 @@ class OrtCudaEngine(_OrtEngine):
 class OrtTrtEngine(_OrtEngine):
     """ONNX Runtime's TensorRT execution provider: TensorRT where ORT partitions the graph to it.
 
-    Its engines go to the state dir (``engines/ort-trt/<key>``): keyed like ours, since the EP's
-    own cache names do not cover every input and a stale cache ran wrong (onnxruntime#12322).
-    With a Q/DQ model, INT8 is enabled and no calibration table is given (ORT's TensorRT-EP docs).
+    Its engines go to the cache dir (``<state_dir>/cache/ort-trt/<key>``): keyed like ours, since
+    the EP's own cache names do not cover every input and a stale cache ran wrong
+    (onnxruntime#12322). With a Q/DQ model, INT8 is enabled and no calibration table is given
+    (ORT's TensorRT-EP docs); an FP32 file runs in FP16 or FP32 (``compute``).
     """
 
     backend = "ort-trt"
     providers = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
+    @classmethod
+    def computes(cls, precision: Precision) -> tuple[Compute, ...]:
+        return ("fp16", "fp32") if precision == "fp32" else (precision,)
+
     def _provider_list(self) -> list[Any]:
         from lepton.edge.engines.ort_trt import provider_options
 
         return [(self.providers[0], provider_options(self)), *self.providers[1:]]
-
-    def arithmetic(self) -> ToleranceKey:
-        return "int8" if self.precision == "int8" else "fp16"
 
     def quarantine(self, reason: str) -> None:
         from lepton.edge.engines.ort_trt import quarantine_cache

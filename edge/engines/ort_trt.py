@@ -14,8 +14,8 @@ import logging
 import os
 
 from lepton.edge.engines.base import Engine, EngineSkippedError
-from lepton.edge.engines.engine_cache import EngineCache, EngineKey, state_caches
-from lepton.edge.engines.trt_build import choose_recipe, key_settings, profile_shapes
+from lepton.edge.engines.engine_cache import EngineCache, EngineKey
+from lepton.edge.engines.trt_build import Recipe, key_settings, profile_shapes
 from lepton.edge.version import __version__
 
 log = logging.getLogger(__name__)
@@ -32,43 +32,45 @@ def _version(*names: str) -> str:
     return "system"  # JetPack's TensorRT is a Debian package: its version is in the EP's file names
 
 
+def ort_trt_recipe(engine: Engine) -> Recipe:
+    """The EP parses Q/DQ explicitly; it takes FP16/INT8 as builder flags and builds strongly
+    typed only with neither (onnxruntime#24298)."""
+    fp16 = engine.compute == "fp16" or engine.precision == "int8"
+    int8 = engine.precision == "int8"
+    return Recipe(engine.precision, engine.compute, not (fp16 or int8), fp16, int8)
+
+
 def ort_trt_key(engine: Engine) -> EngineKey:
     """The cache key of the EP's engines for this model and these settings."""
     ort_version = _version("onnxruntime-gpu", "onnxruntime")
     trt_version = _version("tensorrt", "tensorrt-cu12", "tensorrt-cu13")
-    # TensorRT 10-style recipe: the EP parses Q/DQ explicitly and takes fp16/int8 as flags
-    recipe = choose_recipe(10, engine.precision, engine.manifest)
+    artifact = engine.manifest.model_artifact(engine.precision, BACKEND)
     return EngineKey(
-        onnx_sha256=_artifact_sha256(engine),
+        onnx_sha256=artifact.sha256 if artifact is not None else "unknown",
         runtime=BACKEND,
         runtime_version=f"onnxruntime {ort_version}; tensorrt {trt_version}",
         gpu_name="(in the EP's file names)",
         compute_capability="(in the EP's file names)",
-        settings=key_settings(recipe, engine.manifest, engine.context.tensorrt),
+        settings=key_settings(ort_trt_recipe(engine), engine.manifest, engine.tensorrt),
         lepton_version=__version__,
     )
 
 
-def _artifact_sha256(engine: Engine) -> str:
-    artifact = engine.manifest.model_artifact(engine.precision, BACKEND)
-    return artifact.sha256 if artifact is not None else "unknown"
-
-
 def _cache(engine: Engine) -> EngineCache | None:
-    state_dir = engine.context.state_dir
-    if state_dir is None:
+    if engine.cache_dir is None:
         return None
-    return state_caches(state_dir, engine.context.tensorrt.engines_kept)[BACKEND]
+    return EngineCache(engine.cache_dir, keep=engine.tensorrt.engines_kept)
 
 
 def provider_options(engine: Engine) -> dict[str, str]:
     """``TensorrtExecutionProvider`` options; raises EngineSkippedError when this build is quarantined."""
-    settings = engine.context.tensorrt
+    settings = engine.tensorrt
     spec = engine.manifest.input
+    recipe = ort_trt_recipe(engine)
     low, opt, high = ("x".join(map(str, shape)) for shape in profile_shapes(engine.manifest))
     options = {
-        "trt_fp16_enable": "True",
-        "trt_int8_enable": "True" if engine.precision == "int8" else "False",
+        "trt_fp16_enable": str(recipe.fp16_flag),
+        "trt_int8_enable": str(recipe.int8_flag),
         "trt_builder_optimization_level": str(settings.builder_optimization_level),
         "trt_profile_min_shapes": f"{spec.name}:{low}",
         "trt_profile_opt_shapes": f"{spec.name}:{opt}",
@@ -110,4 +112,4 @@ def quarantine_cache(engine: Engine, reason: str) -> None:
         log.error("%s: engines %s quarantined: %s", BACKEND, digest, reason)
 
 
-__all__ = ["BACKEND", "ort_trt_key", "provider_options", "quarantine_cache"]
+__all__ = ["BACKEND", "ort_trt_key", "ort_trt_recipe", "provider_options", "quarantine_cache"]

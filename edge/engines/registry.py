@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 
-from lepton.edge.engines.base import Engine, EngineSkippedError
+from lepton.edge.engines.base import Engine
 from lepton.edge.errors import EngineError
 
 ENGINE_KINDS: dict[str, str] = {
@@ -29,15 +29,15 @@ def engine_class(backend: str) -> type[Engine]:
     return cls
 
 
-def probe_backends(backends: Sequence[str]) -> dict[str, EngineSkippedError | None]:
+def unavailable_backends(backends: Sequence[str]) -> dict[str, str | None]:
     """Each backend's reason it cannot run on this box (None: it can try), without loading a model."""
-    found: dict[str, EngineSkippedError | None] = {}
+    found: dict[str, str | None] = {}
     for backend in backends:
         try:
-            found[backend] = engine_class(backend).probe()
+            found[backend] = engine_class(backend).unavailable()
         except EngineError as err:  # its module does not import
-            found[backend] = EngineSkippedError(backend, "not installed", str(err))
+            found[backend] = str(err)
     return found
 
 
-__all__ = ["ENGINE_KINDS", "engine_class", "probe_backends"]
+__all__ = ["ENGINE_KINDS", "engine_class", "unavailable_backends"]

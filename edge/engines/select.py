@@ -11,7 +11,8 @@ from pathlib import Path
 
 from lepton.edge.bundle.manifest import Manifest, Precision
 from lepton.edge.config.models import BundleConfig, EngineConfig
-from lepton.edge.engines.base import Engine, EngineContext, EngineSkippedError
+from lepton.edge.engines.base import Engine, EngineSkippedError
+from lepton.edge.engines.engine_cache import STATE_CACHE_DIR
 from lepton.edge.engines.registry import engine_class
 from lepton.edge.engines.smoke_test import run_smoke_test
 from lepton.edge.errors import BundleError, EngineError
@@ -35,14 +36,25 @@ def open_engine(
     manifest: Manifest, bundle: BundleConfig, config: EngineConfig, state_dir: Path | None = None
 ) -> Engine:
     precision = choose_precision(manifest, bundle)
-    context = EngineContext(Path(bundle.path), state_dir, config.tensorrt)
     refusals: list[str] = []
     for backend in config.backends:
         artifact = manifest.model_artifact(precision, backend)
         assert artifact is not None  # choose_precision only returns precisions the bundle has
         model_path = Path(bundle.path) / artifact.path
         try:
-            engine = engine_class(backend)(model_path, manifest, precision, config.intra_op_threads, context)
+            cls = engine_class(backend)
+            reason = cls.unavailable()
+            if reason is not None:
+                raise EngineError(f"{backend}: {reason}")
+            engine = cls(
+                model_path,
+                manifest,
+                precision,
+                config.intra_op_threads,
+                compute=cls.computes(precision)[0],
+                cache_dir=None if state_dir is None else state_dir / STATE_CACHE_DIR / backend,
+                tensorrt=config.tensorrt,
+            )
             engine.open()
             try:
                 cosine = run_smoke_test(engine, manifest, Path(bundle.path))

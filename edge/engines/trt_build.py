@@ -10,8 +10,9 @@ Recipes (notes/export-and-int8.md §5, checked against NVIDIA's 8.6, 10.x and 11
   nodes and the ONNX's own types say what runs in INT8; TensorRT 11 removed the flags).
 - INT8 Q/DQ ONNX on TensorRT 8.6 (JetPack 6.0): explicit quantization needs ``BuilderFlag.INT8``;
   ``FP16`` too, so that the float remainder may run in half precision (``trtexec --int8 --fp16``).
-- FP32 ONNX where the bundle has no INT8: ``BuilderFlag.FP16`` on 8.6 and 10.x (weakly typed);
-  TensorRT 11 has no FP16 flag, so it builds the FP16 ONNX if the bundle has one, else FP32.
+- FP32 ONNX where the bundle has no INT8: ``BuilderFlag.FP16`` on 8.6 and 10.x (weakly typed),
+  or plain FP32 (strongly typed on 10.x); TensorRT 11 has no FP16 flag: FP32 only (an FP16
+  engine there needs an FP16 graph). The engine choice times what ``computes`` offers.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from lepton.edge.bundle.manifest import Manifest, Precision, ToleranceKey
+from lepton.edge.bundle.manifest import Manifest, Precision
 from lepton.edge.config.models import TensorRtConfig
+from lepton.edge.engines.base import Compute
 from lepton.edge.errors import EngineError
 from lepton.edge.service.sd_notify import notify
 
@@ -38,7 +40,7 @@ class Recipe:
 
     precision: Precision
     """The bundle artifact's precision (the file built from)."""
-    arithmetic: ToleranceKey
+    compute: Compute
     """What the engine computes in: picks the golden tolerance."""
     strongly_typed: bool
     fp16_flag: bool
@@ -47,23 +49,36 @@ class Recipe:
     @property
     def name(self) -> str:
         flags = "+".join(f for f, on in (("fp16", self.fp16_flag), ("int8", self.int8_flag)) if on)
-        return f"{self.precision}-{'strongly-typed' if self.strongly_typed else 'flags:' + (flags or 'none')}"
+        how = "strongly-typed" if self.strongly_typed else f"flags:{flags or 'none'}"
+        return f"{self.precision}-as-{self.compute}-{how}"
 
 
-def choose_recipe(tensorrt_major: int, precision: Precision, manifest: Manifest) -> Recipe:
-    """The build for ``precision`` (from the selection) on this TensorRT major version."""
+def computes(tensorrt_major: int, precision: Precision) -> tuple[Compute, ...]:
+    """What TensorRT offers for a file of ``precision``: INT8 from Q/DQ; FP16 (preferred) or FP32
+    from FP32 where the FP16 flag exists (8.6, 10.x); FP32 only on 11 (it builds FP16 only from
+    an FP16 graph, ModelOpt AutoCast); an FP16 file as it is."""
+    if precision == "fp32" and tensorrt_major < 11:
+        return ("fp16", "fp32")
+    return (precision,)
+
+
+def choose_recipe(tensorrt_major: int, precision: Precision, compute: Compute) -> Recipe:
+    """The build of a ``precision`` file computing in ``compute`` on this TensorRT major version."""
+    if compute not in computes(tensorrt_major, precision):
+        raise EngineError(
+            f"tensorrt: TensorRT {tensorrt_major}.x cannot build the {precision} file to compute in "
+            f"{compute} (it offers {list(computes(tensorrt_major, precision))}); set engine.precision"
+        )
     strong = tensorrt_major >= 10
     if precision == "int8":
         if strong:
             return Recipe("int8", "int8", strongly_typed=True, fp16_flag=False, int8_flag=False)
         return Recipe("int8", "int8", strongly_typed=False, fp16_flag=True, int8_flag=True)
+    if compute == "fp16" and precision == "fp32":
+        return Recipe("fp32", "fp16", strongly_typed=False, fp16_flag=True, int8_flag=False)
     if precision == "fp16":
         return Recipe("fp16", "fp16", strongly_typed=strong, fp16_flag=not strong, int8_flag=False)
-    if tensorrt_major >= 11:
-        if "fp16" in manifest.precisions():
-            return Recipe("fp16", "fp16", strongly_typed=True, fp16_flag=False, int8_flag=False)
-        return Recipe("fp32", "fp32", strongly_typed=True, fp16_flag=False, int8_flag=False)
-    return Recipe("fp32", "fp16", strongly_typed=False, fp16_flag=True, int8_flag=False)
+    return Recipe("fp32", "fp32", strongly_typed=strong, fp16_flag=False, int8_flag=False)
 
 
 def tensorrt_major(version: str) -> int:
@@ -170,6 +185,7 @@ __all__ = [
     "Recipe",
     "Shape",
     "choose_recipe",
+    "computes",
     "describe_onnx",
     "key_settings",
     "profile_shapes",

@@ -24,14 +24,15 @@ import numpy as np
 import numpy.typing as npt
 
 from lepton.edge.atomic_write import write_bytes_atomic
-from lepton.edge.bundle.manifest import Manifest, Precision, ToleranceKey
+from lepton.edge.bundle.manifest import Manifest, Precision
 from lepton.edge.config.models import TensorRtConfig
-from lepton.edge.engines.base import Engine, EngineSkippedError, Outputs
+from lepton.edge.engines.base import Compute, Engine, EngineSkippedError, Outputs
 from lepton.edge.engines.engine_cache import ENGINES_DIR, PLAN_NAME, EngineCache, EngineKey
 from lepton.edge.engines.trt_build import (
     BuildHeartbeat,
     Recipe,
     choose_recipe,
+    computes,
     key_settings,
     profile_shapes,
     tensorrt_major,
@@ -63,9 +64,8 @@ def probe_tensorrt() -> EngineSkippedError | None:
     try:
         trt = _trt_module()
     except Exception as err:  # an import that fails inside the library (no libnvinfer, no driver)
-        return EngineSkippedError(
-            BACKEND, "not installed", f"importing tensorrt failed: {err}; {INSTALL_HINT}"
-        )
+        detail = f"importing tensorrt failed: {err}; {INSTALL_HINT}"
+        return EngineSkippedError(BACKEND, "not installed", detail)
     if trt.gpu_count() == 0:
         return EngineSkippedError(
             BACKEND, "no GPU", "CUDA sees no GPU; check the driver (nvidia-smi, or tegrastats on a Jetson)"
@@ -90,13 +90,17 @@ def plan_build(
     manifest: Manifest,
     bundle_dir: Path,
     precision: Precision,
+    compute: Compute,
     config: TensorRtConfig,
     *,
     tensorrt_version: str,
     gpu_name: str,
     compute_capability: str,
 ) -> PlannedBuild:
-    """The key and recipe for ``precision`` on this TensorRT and GPU (no TensorRT needed)."""
+    """The key and recipe for a ``precision`` file computing in ``compute`` on this TensorRT and GPU.
+
+    Needs no TensorRT: the version and the GPU are given.
+    """
     major = tensorrt_major(tensorrt_version)
     if config.dla_core is not None and major >= 11:
         raise EngineSkippedError(
@@ -106,7 +110,7 @@ def plan_build(
             "DLA engines for strongly typed networks (11.0-11.3 docs); use JetPack's TensorRT 10.x "
             "or remove dla_core",
         )
-    recipe = choose_recipe(major, precision, manifest)
+    recipe = choose_recipe(major, precision, compute)
     artifact = manifest.model_artifact(recipe.precision, BACKEND)
     if artifact is None:
         raise EngineError(
@@ -144,29 +148,41 @@ def trtexec_args(plan: Path, input_name: str, shape: tuple[int, ...]) -> list[st
 class TensorRtEngine(Engine):
     backend = BACKEND
 
-    @property
-    def plan_path(self) -> Path | None:
-        """The plan file this engine was loaded from (for trtexec), or None when built in memory."""
-        digest, source = getattr(self, "_digest", ""), getattr(self, "source", "")
-        if not digest:
-            return None
-        if source == "bundled":
-            return self.context.bundle_dir / ENGINES_DIR / BACKEND / digest / PLAN_NAME
-        cache = getattr(self, "_cache", None)
-        return cache.entry(digest) / PLAN_NAME if cache is not None else None
+    @classmethod
+    def unavailable(cls) -> str | None:
+        refused = probe_tensorrt()
+        return None if refused is None else f"{refused.reason}: {refused.detail}"
 
     @classmethod
-    def probe(cls) -> EngineSkippedError | None:
-        return probe_tensorrt()
+    def computes(cls, precision: Precision) -> tuple[Compute, ...]:
+        if probe_tensorrt() is not None:
+            return (precision,)
+        return computes(tensorrt_major(_trt_module().VERSION), precision)
 
     @property
     def digest(self) -> str:
         """The engine's cache key (directory name); set by ``open``."""
         return str(getattr(self, "_digest", ""))
 
-    def arithmetic(self) -> ToleranceKey:
-        planned = getattr(self, "_planned", None)
-        return planned.recipe.arithmetic if planned is not None else self.precision
+    @property
+    def bundle_dir(self) -> Path:
+        """The bundle root: the model file's path less the artifact's relative path."""
+        for artifact in self.manifest.artifacts:
+            parts = Path(artifact.path).parts
+            if self.model_path.parts[-len(parts) :] == parts:
+                return Path(*self.model_path.parts[: -len(parts)])
+        return self.model_path.parent
+
+    @property
+    def plan_path(self) -> Path | None:
+        """The plan file this engine was loaded from (for trtexec), or None when built in memory."""
+        digest, source = self.digest, getattr(self, "source", "")
+        if not digest:
+            return None
+        if source == "bundled":
+            return self.bundle_dir / ENGINES_DIR / BACKEND / digest / PLAN_NAME
+        cache = getattr(self, "_cache", None)
+        return cache.entry(digest) / PLAN_NAME if cache is not None else None
 
     def _open(self) -> None:
         refused = probe_tensorrt()
@@ -174,11 +190,13 @@ class TensorRtEngine(Engine):
             raise refused
         trt = _trt_module()
         device = trt.current_device()
-        settings = self.context.tensorrt
+        settings = self.tensorrt
+        bundle_dir = self.bundle_dir
         self._planned = plan_build(
             self.manifest,
-            self.context.bundle_dir,
+            bundle_dir,
             self.precision,
+            self.compute,
             settings,
             tensorrt_version=trt.VERSION,
             gpu_name=device.name,
@@ -188,9 +206,7 @@ class TensorRtEngine(Engine):
         digest = self._planned.key.digest()
         self._digest = digest
         self._cache = (
-            EngineCache(self.context.state_dir / ENGINES_DIR / BACKEND, keep=settings.engines_kept)
-            if self.context.state_dir is not None
-            else None
+            EngineCache(self.cache_dir, keep=settings.engines_kept) if self.cache_dir is not None else None
         )
         note = self._cache.quarantined(digest) if self._cache is not None else None
         if note is not None:
@@ -231,10 +247,10 @@ class TensorRtEngine(Engine):
     def _candidates(self) -> list[tuple[str, bytes]]:
         found: list[tuple[str, bytes]] = []
         key = self._planned.key
-        if self.context.tensorrt.use_bundled_engines and any(
+        if self.tensorrt.use_bundled_engines and any(
             a.engine_key == self._digest for a in self.manifest.engine_artifacts()
         ):
-            bundled = EngineCache(self.context.bundle_dir / ENGINES_DIR / BACKEND, read_only=True).lookup(key)
+            bundled = EngineCache(self.bundle_dir / ENGINES_DIR / BACKEND, read_only=True).lookup(key)
             if bundled.plan is not None:
                 found.append(("bundled", bundled.plan))
             else:
@@ -248,7 +264,7 @@ class TensorRtEngine(Engine):
         return found
 
     def _build(self, trt: ModuleType) -> bytes:
-        planned, settings = self._planned, self.context.tensorrt
+        planned, settings = self._planned, self.tensorrt
         timing_path = self._cache.timing_cache_path(planned.key) if self._cache is not None else None
         timing = timing_path.read_bytes() if timing_path is not None and timing_path.is_file() else b""
         started = time.monotonic()

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"ok": True, "bundle": str(out), "engine": added.__dict__}, indent=2))
     else:
-        print(f"bundle {out}: engine {added.plan} ({added.arithmetic}), golden cosine {added.cosine:.6f}")
+        print(f"bundle {out}: engine {added.plan} ({added.compute}), golden cosine {added.cosine:.6f}")
     return 0
 
 

@@ -20,7 +20,6 @@ from typing import Literal
 from lepton.edge.atomic_write import staged_directory
 from lepton.edge.bundle.manifest import describe_artifact, verify_bundle, write_manifest
 from lepton.edge.config.models import BundleConfig, TensorRtConfig
-from lepton.edge.engines.base import EngineContext
 from lepton.edge.engines.engine_cache import ENGINES_DIR, PLAN_NAME, RECORD_NAME, TIMING_CACHE_SUFFIX
 from lepton.edge.engines.select import choose_precision
 from lepton.edge.engines.smoke_test import run_smoke_test
@@ -35,7 +34,7 @@ log = logging.getLogger(__name__)
 class BundledEngine:
     digest: str
     plan: str
-    arithmetic: str
+    compute: str
     cosine: float
 
 
@@ -62,9 +61,15 @@ def add_engine(
         shutil.copytree(bundle_dir, staging, dirs_exist_ok=True)
         artifact = manifest.model_artifact(chosen, BACKEND)
         assert artifact is not None  # choose_precision only returns precisions the bundle has
-        # the staging bundle is the engine's "state dir": its cache lands in engines/tensorrt/
+        # the engine's cache is the staging bundle's engines/tensorrt/: where a box looks for it
         engine = TensorRtEngine(
-            staging / artifact.path, manifest, chosen, 0, EngineContext(staging, staging, settings)
+            staging / artifact.path,
+            manifest,
+            chosen,
+            0,
+            compute=TensorRtEngine.computes(chosen)[0],
+            cache_dir=staging / ENGINES_DIR / BACKEND,
+            tensorrt=settings,
         )
         try:
             engine.open()
@@ -87,10 +92,8 @@ def add_engine(
         )
         write_manifest(staging, updated)
     verify_bundle(out)
-    log.info(
-        "bundle %s: TensorRT engine %s (%s), golden cosine %.6f", out, digest, engine.arithmetic(), cosine
-    )
-    return BundledEngine(digest, f"{rel}/{PLAN_NAME}", engine.arithmetic(), cosine)
+    log.info("bundle %s: TensorRT engine %s (%s), golden cosine %.6f", out, digest, engine.compute, cosine)
+    return BundledEngine(digest, f"{rel}/{PLAN_NAME}", engine.compute, cosine)
 
 
 __all__ = ["BundledEngine", "add_engine", "require_tensorrt"]

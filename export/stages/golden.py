@@ -14,11 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from lepton.edge.bundle.manifest import DEFAULT_TOLERANCES, GoldenSpec
+from lepton.edge.bundle.manifest import DEFAULT_TOLERANCES, GoldenSpec, GoldenTolerance
 from lepton.edge.preprocess import Tensor
 from lepton.export.runner import Runner
 
 GOLDEN_INPUTS = "golden/inputs.npz"
+GOLDEN_TOLERANCES: dict[str, GoldenTolerance] = {
+    "fp32": GoldenTolerance(cosine_min=0.999),  # two runtimes' FP32 kernels
+    **DEFAULT_TOLERANCES,  # bf16, fp16, and two runtimes' INT8 kernels on the same Q/DQ graph
+}
+"""Recorded in every manifest: a device smoke-tests its engine with its arithmetic's row."""
 
 
 def golden_outputs_name(key: str) -> str:
@@ -32,9 +37,8 @@ class GoldenSet:
     count: int
 
     def spec(self) -> GoldenSpec:
-        # recorded, not left to the daemon's defaults: a later lepton must judge this bundle alike
         return GoldenSpec(
-            inputs=self.inputs, outputs=self.outputs, count=self.count, tolerances=dict(DEFAULT_TOLERANCES)
+            inputs=self.inputs, outputs=self.outputs, count=self.count, tolerances=GOLDEN_TOLERANCES
         )
 
     @property
@@ -75,4 +79,11 @@ def write_golden_outputs(
     return GoldenSet(inputs=golden.inputs, outputs={**golden.outputs, key: rel}, count=golden.count)
 
 
-__all__ = ["GOLDEN_INPUTS", "GoldenSet", "golden_outputs_name", "write_golden_inputs", "write_golden_outputs"]
+__all__ = [
+    "GOLDEN_INPUTS",
+    "GOLDEN_TOLERANCES",
+    "GoldenSet",
+    "golden_outputs_name",
+    "write_golden_inputs",
+    "write_golden_outputs",
+]

@@ -57,7 +57,7 @@ def test_list_shows_ready_and_quarantined_engines_and_clear_removes_them(
     assert text.returncode == 0 and "quarantined: golden smoke test failed" in text.stdout
     assert cleared.returncode == 0 and "tensorrt: removed 2 engine(s)" in cleared.stdout
     assert json.loads(after.stdout)["engines"] == []
-    assert not (tmp_path / "state" / "engines" / "tensorrt").exists()
+    assert not (tmp_path / "state" / "cache" / "tensorrt").exists()
 
 
 def test_list_on_a_box_that_never_built_is_empty(config: Path) -> None:
@@ -75,7 +75,7 @@ def test_build_without_tensorrt_says_why_and_how_to_install(config: Path, tmp_pa
     assert len(errors) == 1, proc.stderr
     assert "tensorrt: not installed: Python cannot import tensorrt" in errors[0]
     assert "--system-site-packages" in errors[0] and "lepton-line[tensorrt]" in errors[0]
-    assert not (tmp_path / "state" / "engines").exists()
+    assert not (tmp_path / "state" / "cache").exists()
 
 
 def test_engine_needs_a_config(tmp_path: Path) -> None:

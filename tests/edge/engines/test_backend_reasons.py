@@ -13,8 +13,7 @@ import pytest
 
 from lepton.edge.bundle.manifest import (
     DEFAULT_TOLERANCES,
-    GoldenSpec,
-    Tolerance,
+    GoldenTolerance,
     describe_artifact,
     read_manifest,
     write_manifest,
@@ -34,14 +33,14 @@ needs_no_gpu_runtimes = pytest.mark.skipif(
 
 @needs_no_gpu_runtimes
 def test_each_gpu_backend_says_why_it_cannot_run_here() -> None:
-    trt = TensorRtEngine.probe()
-    ort_trt, ort_cuda = OrtTrtEngine.probe(), OrtCudaEngine.probe()
+    trt = TensorRtEngine.unavailable()
+    ort_trt, ort_cuda = OrtTrtEngine.unavailable(), OrtCudaEngine.unavailable()
 
-    assert trt is not None and trt.reason == "not installed" and "python3-libnvinfer" in trt.detail
-    assert ort_trt is not None and ort_trt.reason == "not installed"
-    assert "TensorrtExecutionProvider" in ort_trt.detail and "onnxruntime-gpu" in ort_trt.detail
-    assert ort_cuda is not None and ort_cuda.reason == "not installed"
-    assert OrtCpuEngine.probe() is None
+    assert trt is not None and trt.startswith("not installed: Python cannot import tensorrt")
+    assert "python3-libnvinfer" in trt and "lepton-line[tensorrt]" in trt
+    assert ort_trt is not None and "TensorrtExecutionProvider" in ort_trt and "onnxruntime-gpu" in ort_trt
+    assert ort_cuda is not None and "CUDAExecutionProvider" in ort_cuda
+    assert OrtCpuEngine.unavailable() is None
 
 
 @needs_no_gpu_runtimes
@@ -57,11 +56,12 @@ def test_the_fallback_chain_ends_on_ort_cpu_and_logs_each_skip(
     finally:
         engine.close()
     for backend in ("tensorrt", "ort-trt", "ort-cuda"):
-        assert f"engine {backend} refused: {backend}: not installed: " in caplog.text
+        assert f"engine {backend} refused: {backend}: " in caplog.text
+    assert "engine tensorrt refused: tensorrt: not installed: Python cannot import tensorrt" in caplog.text
     assert not (tmp_path / "state").exists()  # nothing built, nothing cached
 
 
-def _bundle_with_golden_off_by(tmp_path: Path, noise: float, tolerances: dict[str, Tolerance]) -> Path:
+def _bundle_with_golden_off_by(tmp_path: Path, noise: float, tolerances: dict[str, GoldenTolerance]) -> Path:
     """A copy of the colour bundle whose FP32 reference outputs are perturbed, with the given tolerances."""
     bundle = tmp_path / "bundle"
     shutil.copytree(BUNDLE, bundle)
@@ -93,7 +93,7 @@ def test_a_backend_failing_its_golden_test_is_skipped_with_that_reason(tmp_path:
     with pytest.raises(EngineError) as caught:
         open_engine(read_manifest(bundle), BundleConfig(path=bundle), EngineConfig(), tmp_path / "state")
 
-    assert "ort-cpu: smoke test failed: ort-cpu: golden smoke test failed on model.fp32.onnx (fp32)" in str(
+    assert "ort-cpu: smoke test failed: ort-cpu fp32: golden smoke test failed on model.fp32.onnx" in str(
         caught.value
     )
 
@@ -102,7 +102,7 @@ def test_the_recorded_tolerance_of_the_precision_decides(tmp_path: Path) -> None
     """Outputs off by ~1 %: FP32's default bar (cosine 0.999) refuses them; a bundle that records a
     looser FP32 tolerance at export accepts them."""
     strict = _bundle_with_golden_off_by(tmp_path / "strict", 0.03, {})
-    loose = _bundle_with_golden_off_by(tmp_path / "loose", 0.03, {"fp32": Tolerance(cosine_min=0.9)})
+    loose = _bundle_with_golden_off_by(tmp_path / "loose", 0.03, {"fp32": GoldenTolerance(cosine_min=0.9)})
 
     with pytest.raises(EngineError, match=r"ort-cpu: smoke test failed: .*\(need ≥ 0\.999\)"):
         open_engine(read_manifest(strict), BundleConfig(path=strict), EngineConfig())
@@ -110,16 +110,9 @@ def test_the_recorded_tolerance_of_the_precision_decides(tmp_path: Path) -> None
     engine.close()
 
 
-def test_tolerances_default_per_precision_for_bundles_that_lack_them() -> None:
-    old = GoldenSpec(inputs="i.npz", outputs={"fp32": "o.npz"}, count=4, cosine_min=0.995)
-    recorded = old.model_copy(
-        update={"tolerances": {"int8": Tolerance(cosine_min=0.97, top1_agreement_min=0.8)}}
-    )
-
-    assert old.tolerance("fp32") == Tolerance(cosine_min=0.995)  # the pre-tolerances field still counts
-    assert old.tolerance("fp16") == DEFAULT_TOLERANCES["fp16"]
-    assert old.tolerance("bf16") == DEFAULT_TOLERANCES["bf16"]
-    assert old.tolerance("int8") == DEFAULT_TOLERANCES["int8"]
-    assert recorded.tolerance("int8") == Tolerance(cosine_min=0.97, top1_agreement_min=0.8)
-    assert recorded.tolerance("fp16") == DEFAULT_TOLERANCES["fp16"]
-    assert GoldenSpec.model_validate_json(recorded.model_dump_json()) == recorded
+def test_a_tensorrt_fp16_build_of_the_fp32_file_is_judged_by_fp16s_tolerance() -> None:
+    manifest = read_manifest(BUNDLE)
+    engine = TensorRtEngine(BUNDLE / "model.fp32.onnx", manifest, "fp32", 0, compute="fp16")
+    assert manifest.golden is not None and engine.tolerance_keys == ("fp32", "fp16")
+    assert manifest.golden.tolerance(engine.tolerance_keys) == DEFAULT_TOLERANCES["fp16"]
+    assert engine.bundle_dir == BUNDLE  # where it looks for a bundled engine

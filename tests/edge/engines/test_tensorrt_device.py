@@ -14,8 +14,7 @@ import pytest
 
 from lepton.edge.bundle.manifest import read_manifest, verify_bundle
 from lepton.edge.config.models import TensorRtConfig
-from lepton.edge.engines.base import EngineContext
-from lepton.edge.engines.engine_cache import ENGINES_DIR, PLAN_NAME
+from lepton.edge.engines.engine_cache import PLAN_NAME, STATE_CACHE_DIR
 from lepton.edge.engines.ort import OrtCpuEngine
 from lepton.edge.engines.smoke_test import golden_inputs, run_smoke_test
 from lepton.edge.engines.trt_engine import BACKEND, TensorRtEngine, probe_tensorrt
@@ -28,9 +27,15 @@ pytestmark = pytest.mark.skipif(_refused is not None, reason=f"needs TensorRT an
 
 
 def _engine(state_dir: Path, bundle: Path = BUNDLE, **settings: object) -> TensorRtEngine:
-    manifest = read_manifest(bundle)
-    context = EngineContext(bundle, state_dir, TensorRtConfig.model_validate(settings))
-    return TensorRtEngine(bundle / "model.fp32.onnx", manifest, "fp32", 0, context)
+    return TensorRtEngine(
+        bundle / "model.fp32.onnx",
+        read_manifest(bundle),
+        "fp32",
+        0,
+        compute="fp16",
+        cache_dir=state_dir / STATE_CACHE_DIR / BACKEND,
+        tensorrt=TensorRtConfig.model_validate(settings),
+    )
 
 
 def test_builds_caches_and_reloads_an_engine_that_passes_the_golden_test(tmp_path: Path) -> None:
@@ -40,7 +45,7 @@ def test_builds_caches_and_reloads_an_engine_that_passes_the_golden_test(tmp_pat
         assert first.source == "built"
         assert first.plan_path is not None and first.plan_path.is_file()  # what selfcheck hands trtexec
         cosine = run_smoke_test(first, first.manifest, BUNDLE)
-        assert cosine >= first.manifest.golden.tolerance(first.arithmetic()).cosine_min  # type: ignore[union-attr]
+        assert cosine >= first.manifest.golden.tolerance(first.tolerance_keys).cosine_min  # type: ignore[union-attr]
         batch = np.resize(golden_inputs(first.manifest, BUNDLE), (4, 3, 32, 32)).astype(np.float32)
         got = first.infer(batch)["logits"]
     finally:
@@ -64,7 +69,7 @@ def test_a_torn_cached_plan_is_rebuilt_not_loaded(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     engine.open()
     engine.close()
-    plan = tmp_path / ENGINES_DIR / BACKEND / engine.digest / PLAN_NAME
+    plan = tmp_path / STATE_CACHE_DIR / BACKEND / engine.digest / PLAN_NAME
     plan.write_bytes(plan.read_bytes()[:1000])
 
     rebuilt = _engine(tmp_path)

@@ -15,8 +15,15 @@ import pytest
 from lepton.edge.bundle.manifest import Manifest, describe_artifact, read_manifest
 from lepton.edge.config.models import TensorRtConfig
 from lepton.edge.engines.base import EngineSkippedError
-from lepton.edge.engines.trt_build import BuildHeartbeat, choose_recipe, key_settings, profile_shapes
+from lepton.edge.engines.trt_build import (
+    BuildHeartbeat,
+    choose_recipe,
+    computes,
+    key_settings,
+    profile_shapes,
+)
 from lepton.edge.engines.trt_engine import plan_build, trtexec_args
+from lepton.edge.errors import EngineError
 from tests.conftest import MODELS
 
 BUNDLE = MODELS / "color_bundle"
@@ -40,26 +47,32 @@ def manifest() -> Manifest:
 
 
 @pytest.mark.parametrize(
-    ("major", "precision", "expected"),
+    ("major", "precision", "compute", "expected"),
     [
-        (8, "int8", ("int8", "int8", False, True, True)),  # 8.6: explicit Q/DQ needs the INT8 flag
-        (10, "int8", ("int8", "int8", True, False, False)),  # strongly typed, no precision flags
-        (11, "int8", ("int8", "int8", True, False, False)),
-        (8, "fp32", ("fp32", "fp16", False, True, False)),  # FP32 ONNX built with FP16
-        (10, "fp32", ("fp32", "fp16", False, True, False)),
-        (11, "fp32", ("fp32", "fp32", True, False, False)),  # 11 has no FP16 flag and no FP16 file here
+        (8, "int8", "int8", (False, True, True)),  # 8.6: explicit Q/DQ needs the INT8 flag (+FP16)
+        (10, "int8", "int8", (True, False, False)),  # strongly typed, no precision flags
+        (11, "int8", "int8", (True, False, False)),
+        (8, "fp32", "fp16", (False, True, False)),  # the FP32 ONNX built with the FP16 flag
+        (10, "fp32", "fp16", (False, True, False)),
+        (10, "fp32", "fp32", (True, False, False)),
+        (11, "fp32", "fp32", (True, False, False)),  # 11: no FP16 flag
     ],
 )
 def test_recipe_per_tensorrt_major(
-    manifest: Manifest, major: int, precision: str, expected: tuple[str, str, bool, bool, bool]
+    major: int, precision: str, compute: str, expected: tuple[bool, bool, bool]
 ) -> None:
-    r = choose_recipe(major, precision, _with_int8(manifest))  # type: ignore[arg-type]
-    assert (r.precision, r.arithmetic, r.strongly_typed, r.fp16_flag, r.int8_flag) == expected
+    r = choose_recipe(major, precision, compute)  # type: ignore[arg-type]
+    assert (r.precision, r.compute) == (precision, compute)
+    assert (r.strongly_typed, r.fp16_flag, r.int8_flag) == expected
 
 
-def test_tensorrt_11_builds_the_fp16_file_where_the_bundle_has_one(manifest: Manifest) -> None:
-    r = choose_recipe(11, "fp32", _with_int8(manifest, fp16=True))
-    assert (r.precision, r.arithmetic, r.strongly_typed, r.fp16_flag) == ("fp16", "fp16", True, False)
+def test_what_tensorrt_offers_per_file_and_major() -> None:
+    assert computes(10, "fp32") == ("fp16", "fp32")  # FP16 first: the engine choice times both
+    assert computes(8, "fp32") == ("fp16", "fp32")
+    assert computes(11, "fp32") == ("fp32",)
+    assert computes(11, "int8") == computes(10, "int8") == ("int8",)
+    with pytest.raises(EngineError, match=r"TensorRT 11\.x cannot build the fp32 file to compute in fp16"):
+        choose_recipe(11, "fp32", "fp16")
 
 
 def test_the_profile_is_the_manifests_batch_range(manifest: Manifest) -> None:
@@ -71,13 +84,13 @@ def test_the_profile_is_the_manifests_batch_range(manifest: Manifest) -> None:
     [{"workspace_mib": 256}, {"dla_core": 1}, {"builder_optimization_level": 5}],
 )
 def test_each_build_setting_is_in_the_key(manifest: Manifest, change: dict[str, object]) -> None:
-    recipe = choose_recipe(10, "fp32", manifest)
+    recipe = choose_recipe(10, "fp32", "fp16")
     default = key_settings(recipe, manifest, TensorRtConfig())
     assert key_settings(recipe, manifest, TensorRtConfig.model_validate(change)) != default
 
 
 def test_settings_that_do_not_change_the_engine_are_not_in_the_key(manifest: Manifest) -> None:
-    recipe = choose_recipe(10, "fp32", manifest)
+    recipe = choose_recipe(10, "fp32", "fp16")
     kept = TensorRtConfig(engines_kept=9, use_bundled_engines=False)
     assert key_settings(recipe, manifest, kept) == key_settings(recipe, manifest, TensorRtConfig())
 
@@ -85,7 +98,8 @@ def test_settings_that_do_not_change_the_engine_are_not_in_the_key(manifest: Man
 def test_the_planned_key_follows_the_box_and_the_bundle(manifest: Manifest) -> None:
     def digest(m: Manifest = manifest, precision: str = "fp32", **box: str) -> str:
         where = {"tensorrt_version": "10.3.0", "gpu_name": "Orin", "compute_capability": "8.7"} | box
-        return plan_build(m, BUNDLE, precision, TensorRtConfig(), **where).key.digest()  # type: ignore[arg-type]
+        compute = "int8" if precision == "int8" else "fp16"
+        return plan_build(m, BUNDLE, precision, compute, TensorRtConfig(), **where).key.digest()  # type: ignore[arg-type]
 
     base = digest()
     assert digest(tensorrt_version="10.7.0") != base
@@ -95,9 +109,14 @@ def test_the_planned_key_follows_the_box_and_the_bundle(manifest: Manifest) -> N
     batch = manifest.input.model_copy(update={"batch_max": 8})
     assert digest(manifest.model_copy(update={"input": batch})) != base
     planned = plan_build(
-        manifest, BUNDLE, "fp32", TensorRtConfig(), tensorrt_version="10.3.0", gpu_name="Orin",
+        manifest, BUNDLE, "fp32", "fp16", TensorRtConfig(), tensorrt_version="10.3.0", gpu_name="Orin",
         compute_capability="8.7",
     )  # fmt: skip
+    fp32 = plan_build(
+        manifest, BUNDLE, "fp32", "fp32", TensorRtConfig(), tensorrt_version="10.3.0", gpu_name="Orin",
+        compute_capability="8.7",
+    )  # fmt: skip
+    assert fp32.key.digest() != planned.key.digest()  # the same file computing in FP32: another engine
     assert planned.onnx == BUNDLE / "model.fp32.onnx"
     assert planned.key.onnx_sha256 == describe_artifact(BUNDLE, "model.fp32.onnx", "model").sha256
 
@@ -142,12 +161,12 @@ def test_the_heartbeat_is_silent_outside_systemd(monkeypatch: pytest.MonkeyPatch
 def test_dla_on_tensorrt_11_is_refused_with_the_reason(manifest: Manifest) -> None:
     with pytest.raises(EngineSkippedError, match=r"dla_core = 0, but TensorRT 11\.1\.0") as caught:
         plan_build(
-            manifest, BUNDLE, "fp32", TensorRtConfig(dla_core=0), tensorrt_version="11.1.0",
+            manifest, BUNDLE, "fp32", "fp32", TensorRtConfig(dla_core=0), tensorrt_version="11.1.0",
             gpu_name="Thor", compute_capability="11.0",
         )  # fmt: skip
     assert caught.value.reason == "build failed"
     planned = plan_build(
-        manifest, BUNDLE, "fp32", TensorRtConfig(dla_core=0), tensorrt_version="10.3.0",
+        manifest, BUNDLE, "fp32", "fp16", TensorRtConfig(dla_core=0), tensorrt_version="10.3.0",
         gpu_name="Orin", compute_capability="8.7",
     )  # fmt: skip
     assert planned.key.settings["dla_core"] == 0 and planned.key.settings["gpu_fallback"] is True
