@@ -60,7 +60,10 @@ class TensorRtConfig(StrictModel):
         default=3, ge=0, le=5, description="TensorRT's default is 3; 4-5 search longer for faster tactics."
     )
     engines_kept: int = Field(
-        default=3, ge=1, description="Engines kept in the state dir's cache; the least recently used go."
+        default=6,
+        ge=1,
+        description="Engines kept in the state dir's cache (a bundle's INT8, FP16 and FP32 builds, and "
+        "the previous bundle's); the least recently used go.",
     )
     use_bundled_engines: bool = Field(
         default=True,

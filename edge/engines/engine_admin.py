@@ -7,12 +7,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lepton.edge.bundle.manifest import read_manifest, verify_bundle
+from lepton.edge.bundle.manifest import Manifest, Precision, read_manifest, verify_bundle
 from lepton.edge.config.models import LeptonConfig
-from lepton.edge.engines.base import EngineSkippedError
+from lepton.edge.engines.base import Compute, Engine, EngineSkippedError
 from lepton.edge.engines.engine_cache import CACHED_BACKENDS, STATE_CACHE_DIR, CachedEngine, state_caches
 from lepton.edge.engines.registry import engine_class
-from lepton.edge.engines.select import choose_precision
 from lepton.edge.engines.smoke_test import run_smoke_test
 from lepton.edge.errors import BundleError, EngineError
 
@@ -84,17 +83,25 @@ def clear_engines(config: LeptonConfig, backends: list[str] | None) -> dict[str,
     return {b: caches[b].clear() for b in (backends or CACHED_BACKENDS)}
 
 
+def planned_builds(
+    cls: type[Engine], manifest: Manifest, bundle_precision: str
+) -> list[tuple[Precision, Compute]]:
+    """Every (bundle file, arithmetic) the engine choice may try with this backend: each file
+    ``bundle.precision`` allows, in each arithmetic the backend offers for it."""
+    files = manifest.precisions() if bundle_precision == "auto" else (bundle_precision,)
+    return [(p, c) for p in files if p in manifest.precisions() for c in cls.computes(p)]
+
+
 def build_engines(
     config: LeptonConfig, config_path: Path, backends: list[str] | None
 ) -> tuple[list[str], list[EngineError]]:
-    """Build or load each engine-building backend's engine and run its golden test.
+    """Build or load each engine the daemon may try, and run its golden test.
 
-    Returns a line per ready engine and each backend's refusal (not installed, no GPU, build
-    failed, smoke test failed), so a box without TensorRT is told exactly why.
+    Returns a line per ready engine and each refusal (not installed, no GPU, build failed,
+    smoke test failed), so a box without TensorRT is told exactly why.
     """
     bundle_dir = Path(config.bundle.path)
     manifest = verify_bundle(bundle_dir)
-    precision = choose_precision(manifest, config.bundle)
     wanted = backends or [b for b in config.engine.backends if b in CACHED_BACKENDS] or ["tensorrt"]
     done: list[str] = []
     failed: list[EngineError] = []
@@ -104,35 +111,41 @@ def build_engines(
         if reason is not None:
             failed.append(EngineError(f"{backend}: {reason}"))
             continue
-        artifact = manifest.model_artifact(precision, backend)
-        assert artifact is not None  # choose_precision only returns precisions the bundle has
-        engine = cls(
-            bundle_dir / artifact.path,
-            manifest,
-            precision,
-            config.engine.intra_op_threads,
-            compute=cls.computes(precision)[0],
-            cache_dir=config.service.state_dir / STATE_CACHE_DIR / backend,
-            tensorrt=config.engine.tensorrt,
-        )
-        try:
-            engine.open()
+        for precision, compute in planned_builds(cls, manifest, config.bundle.precision):
+            artifact = manifest.model_artifact(precision, backend)
+            assert artifact is not None  # planned_builds only returns precisions the bundle has
+            engine = cls(
+                bundle_dir / artifact.path,
+                manifest,
+                precision,
+                config.engine.intra_op_threads,
+                compute=compute,
+                cache_dir=config.service.state_dir / STATE_CACHE_DIR / backend,
+                tensorrt=config.engine.tensorrt,
+            )
             try:
-                cosine = run_smoke_test(engine, manifest, bundle_dir)
+                cosine = _open_and_check(engine, manifest, bundle_dir)
             except EngineError as err:
-                engine.quarantine(str(err))
-                raise EngineSkippedError(backend, "smoke test failed", str(err)) from err
-            finally:
-                engine.close()
-        except EngineError as err:
-            failed.append(err)
-            continue
-        source = getattr(engine, "source", "built")
-        done.append(
-            f"{backend}: {source} engine for {engine.model_path.name} ({engine.compute}) ready, "
-            f"golden cosine {cosine:.6f}; the service started with {config_path} loads it"
-        )
+                failed.append(err)
+                continue
+            source = getattr(engine, "source", "built")
+            done.append(
+                f"{engine.label}: {source} engine for {engine.model_path.name} ready, golden cosine "
+                f"{cosine:.6f}; the service started with {config_path} loads it"
+            )
     return done, failed
 
 
-__all__ = ["build_engines", "clear_engines", "format_listing", "list_engines"]
+def _open_and_check(engine: Engine, manifest: Manifest, bundle_dir: Path) -> float:
+    """Open (build or load) and run the golden test; a failing engine is quarantined."""
+    engine.open()
+    try:
+        return run_smoke_test(engine, manifest, bundle_dir)
+    except EngineError as err:
+        engine.quarantine(str(err))
+        raise EngineSkippedError(engine.backend, "smoke test failed", str(err)) from err
+    finally:
+        engine.close()
+
+
+__all__ = ["build_engines", "clear_engines", "format_listing", "list_engines", "planned_builds"]

@@ -120,7 +120,7 @@ def _read_record(entry: Path) -> BuildRecord | None:
 class EngineCache:
     """The engines under one directory (``<state_dir>/engines`` or a bundle's ``engines``)."""
 
-    def __init__(self, root: Path, *, keep: int = 3, read_only: bool = False) -> None:
+    def __init__(self, root: Path, *, keep: int = 6, read_only: bool = False) -> None:
         self.root = root
         self.keep = keep
         self.read_only = read_only
@@ -263,7 +263,7 @@ class EngineCache:
         return self.root / f"{hashlib.sha256(scope.encode()).hexdigest()[:16]}{TIMING_CACHE_SUFFIX}"
 
 
-def state_caches(state_dir: Path, keep: int = 3) -> dict[str, EngineCache]:
+def state_caches(state_dir: Path, keep: int = 6) -> dict[str, EngineCache]:
     """Each engine-building backend's cache under the state dir."""
     return {
         backend: EngineCache(state_dir / STATE_CACHE_DIR / backend, keep=keep) for backend in CACHED_BACKENDS

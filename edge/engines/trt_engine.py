@@ -242,7 +242,14 @@ class TensorRtEngine(Engine):
             self.source = source
             return loaded
         self.source = "built"
-        return trt.load_plan(self._build(trt), spec.name, outputs, max_shape)
+        try:
+            return trt.load_plan(self._build(trt), spec.name, outputs, max_shape)
+        except EngineSkippedError:
+            raise
+        except EngineError as err:  # a plan TensorRT just built does not load: keep nothing of it
+            if self._cache is not None:
+                self._cache.discard(self._digest)
+            raise EngineSkippedError(BACKEND, "build failed", f"the new engine does not load: {err}") from err
 
     def _candidates(self) -> list[tuple[str, bytes]]:
         found: list[tuple[str, bytes]] = []

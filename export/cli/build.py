@@ -121,13 +121,13 @@ def run(args: argparse.Namespace) -> int:
     from lepton.export.pipeline import build_bundle
 
     result = build_bundle(config, out, progress=not args.no_progress)
-    engine: dict[str, object] | None = None
+    engines: list[dict[str, object]] = []
     if args.engine:
-        from lepton.export.stages.engine import add_engine
+        from lepton.export.stages.engine import add_engines
 
-        engine = add_engine(out, out, args.engine_precision, engine_settings(args)).__dict__
+        engines = [a.__dict__ for a in add_engines(out, out, args.engine_precision, engine_settings(args))]
     if args.json:
-        print(json.dumps({**summary(result), "engine": engine}, indent=2))
+        print(json.dumps({**summary(result), "engines": engines}, indent=2))
     else:
         model = result.manifest.model_artifact("fp32")
         precisions = "+".join(result.manifest.precisions())

@@ -59,17 +59,20 @@ def engine_settings(args: argparse.Namespace) -> TensorRtConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lepton.export.stages.engine import add_engine, require_tensorrt
+    from lepton.export.stages.engine import add_engines, require_tensorrt
 
     settings = engine_settings(args)
     require_tensorrt("lepton-export engine")
     bundle = args.bundle.resolve()
     out = args.out.resolve() if args.out else bundle
-    added = add_engine(bundle, out, args.engine_precision, settings)
+    added = add_engines(bundle, out, args.engine_precision, settings)
     if args.json:
-        print(json.dumps({"ok": True, "bundle": str(out), "engine": added.__dict__}, indent=2))
+        print(json.dumps({"ok": True, "bundle": str(out), "engines": [a.__dict__ for a in added]}, indent=2))
     else:
-        print(f"bundle {out}: engine {added.plan} ({added.compute}), golden cosine {added.cosine:.6f}")
+        for a in added:
+            print(
+                f"bundle {out}: engine {a.plan} ({a.precision} as {a.compute}), golden cosine {a.cosine:.6f}"
+            )
     return 0
 
 

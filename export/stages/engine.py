@@ -19,9 +19,9 @@ from typing import Literal
 
 from lepton.edge.atomic_write import staged_directory
 from lepton.edge.bundle.manifest import describe_artifact, verify_bundle, write_manifest
-from lepton.edge.config.models import BundleConfig, TensorRtConfig
+from lepton.edge.config.models import TensorRtConfig
+from lepton.edge.engines.engine_admin import planned_builds
 from lepton.edge.engines.engine_cache import ENGINES_DIR, PLAN_NAME, RECORD_NAME, TIMING_CACHE_SUFFIX
-from lepton.edge.engines.select import choose_precision
 from lepton.edge.engines.smoke_test import run_smoke_test
 from lepton.edge.engines.trt_engine import BACKEND, TensorRtEngine, probe_tensorrt
 from lepton.edge.errors import EngineError
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 class BundledEngine:
     digest: str
     plan: str
+    precision: str
     compute: str
     cosine: float
 
@@ -49,51 +50,69 @@ def require_tensorrt(flag: str) -> None:
         )
 
 
-def add_engine(
+def add_engines(
     bundle_dir: Path, out: Path, precision: Literal["auto", "int8", "fp32"], settings: TensorRtConfig
-) -> BundledEngine:
-    """Build, verify and add the TensorRT engine for ``precision`` ("auto": what the daemon picks)."""
+) -> list[BundledEngine]:
+    """Build, verify and add a TensorRT engine for each file ``precision`` allows ("auto": every
+    one) in each arithmetic TensorRT offers for it: whatever a box's engine choice may try."""
     require_tensorrt("lepton-export engine")
     manifest = verify_bundle(bundle_dir)
-    chosen = choose_precision(manifest, BundleConfig(path=bundle_dir, precision=precision))
+    if precision != "auto" and precision not in manifest.precisions():
+        raise UsageError(
+            f"--engine-precision {precision}: the bundle has only {list(manifest.precisions())}; "
+            "pass one of those or auto"
+        )
     settings = settings.model_copy(update={"use_bundled_engines": False, "engines_kept": 1_000})
+    added: list[BundledEngine] = []
     with staged_directory(out) as staging:
         shutil.copytree(bundle_dir, staging, dirs_exist_ok=True)
-        artifact = manifest.model_artifact(chosen, BACKEND)
-        assert artifact is not None  # choose_precision only returns precisions the bundle has
-        # the engine's cache is the staging bundle's engines/tensorrt/: where a box looks for it
-        engine = TensorRtEngine(
-            staging / artifact.path,
-            manifest,
-            chosen,
-            0,
-            compute=TensorRtEngine.computes(chosen)[0],
-            cache_dir=staging / ENGINES_DIR / BACKEND,
-            tensorrt=settings,
-        )
-        try:
-            engine.open()
+        folder = staging / ENGINES_DIR / BACKEND  # the engines' cache: where a box looks for them
+        for file_precision, compute in planned_builds(TensorRtEngine, manifest, precision):
+            artifact = manifest.model_artifact(file_precision, BACKEND)
+            assert artifact is not None  # planned_builds only returns precisions the bundle has
+            engine = TensorRtEngine(
+                staging / artifact.path,
+                manifest,
+                file_precision,
+                0,
+                compute=compute,
+                cache_dir=folder,
+                tensorrt=settings,
+            )
             try:
-                cosine = run_smoke_test(engine, manifest, staging)
-            finally:
-                engine.close()
-        except EngineError as err:
-            raise GateFailed(f"lepton-export engine: {err}") from err
-        folder = staging / ENGINES_DIR / BACKEND
+                engine.open()
+                try:
+                    cosine = run_smoke_test(engine, manifest, staging)
+                finally:
+                    engine.close()
+            except EngineError as err:
+                raise GateFailed(f"lepton-export engine: {err}") from err
+            rel = f"{ENGINES_DIR}/{BACKEND}/{engine.digest}"
+            added.append(BundledEngine(engine.digest, f"{rel}/{PLAN_NAME}", file_precision, compute, cosine))
         for timing_cache in folder.glob(f"*{TIMING_CACHE_SUFFIX}"):
             timing_cache.unlink()  # tactic timings of this runner: no use on a box
-        digest = engine.digest
-        rel = f"{ENGINES_DIR}/{BACKEND}/{digest}"
-        plan = describe_artifact(staging, f"{rel}/{PLAN_NAME}", "engine", engine.precision)
-        record = describe_artifact(staging, f"{rel}/{RECORD_NAME}", "report")
-        kept = tuple(a for a in manifest.artifacts if not a.path.startswith(f"{rel}/"))
-        updated = manifest.model_copy(
-            update={"artifacts": (*kept, plan.model_copy(update={"engine_key": digest}), record)}
-        )
-        write_manifest(staging, updated)
+        new = {f"{ENGINES_DIR}/{BACKEND}/{a.digest}" for a in added}
+        kept = tuple(a for a in manifest.artifacts if a.path.rsplit("/", 1)[0] not in new)
+        described = []
+        for a in added:
+            rel = a.plan.rsplit("/", 1)[0]
+            plan = describe_artifact(staging, a.plan, "engine", a.precision)  # type: ignore[arg-type]
+            described += [
+                plan.model_copy(update={"engine_key": a.digest}),
+                describe_artifact(staging, f"{rel}/{RECORD_NAME}", "report"),
+            ]
+        write_manifest(staging, manifest.model_copy(update={"artifacts": (*kept, *described)}))
     verify_bundle(out)
-    log.info("bundle %s: TensorRT engine %s (%s), golden cosine %.6f", out, digest, engine.compute, cosine)
-    return BundledEngine(digest, f"{rel}/{PLAN_NAME}", engine.compute, cosine)
+    for a in added:
+        log.info(
+            "bundle %s: TensorRT engine %s (%s as %s), golden cosine %.6f",
+            out,
+            a.digest,
+            a.precision,
+            a.compute,
+            a.cosine,
+        )
+    return added
 
 
-__all__ = ["BundledEngine", "add_engine", "require_tensorrt"]
+__all__ = ["BundledEngine", "add_engines", "require_tensorrt"]

@@ -19,6 +19,7 @@ from lepton.edge.bundle.manifest import (
     write_manifest,
 )
 from lepton.edge.config.models import BundleConfig, EngineConfig
+from lepton.edge.engines.engine_admin import planned_builds
 from lepton.edge.engines.ort import OrtCpuEngine, OrtCudaEngine, OrtTrtEngine
 from lepton.edge.engines.select import open_engine
 from lepton.edge.engines.trt_engine import TensorRtEngine
@@ -116,3 +117,20 @@ def test_a_tensorrt_fp16_build_of_the_fp32_file_is_judged_by_fp16s_tolerance() -
     assert manifest.golden is not None and engine.tolerance_keys == ("fp32", "fp16")
     assert manifest.golden.tolerance(engine.tolerance_keys) == DEFAULT_TOLERANCES["fp16"]
     assert engine.bundle_dir == BUNDLE  # where it looks for a bundled engine
+
+
+def test_engine_build_plans_every_file_and_arithmetic_the_choice_may_try() -> None:
+    manifest = read_manifest(BUNDLE)
+    fp32 = manifest.model_artifact("fp32")
+    assert fp32 is not None
+    int8 = fp32.model_copy(update={"path": "model.int8.onnx", "precision": "int8", "sha256": "1" * 64})
+    both = manifest.model_copy(update={"artifacts": (*manifest.artifacts, int8)})
+
+    assert planned_builds(OrtTrtEngine, manifest, "auto") == [("fp32", "fp16"), ("fp32", "fp32")]
+    assert planned_builds(OrtTrtEngine, both, "auto") == [
+        ("fp32", "fp16"),
+        ("fp32", "fp32"),
+        ("int8", "int8"),
+    ]
+    assert planned_builds(OrtTrtEngine, both, "int8") == [("int8", "int8")]
+    assert planned_builds(OrtTrtEngine, manifest, "int8") == []  # the bundle has no INT8 file

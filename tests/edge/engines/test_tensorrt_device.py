@@ -82,18 +82,19 @@ def test_a_torn_cached_plan_is_rebuilt_not_loaded(tmp_path: Path) -> None:
 
 
 def test_an_engine_exported_into_the_bundle_is_used_by_a_box_with_the_same_key(tmp_path: Path) -> None:
-    from lepton.export.stages.engine import add_engine
+    from lepton.export.stages.engine import add_engines
 
     bundle = tmp_path / "bundle"
     shutil.copytree(BUNDLE, bundle)
-    added = add_engine(bundle, bundle, "auto", TensorRtConfig())
+    added = add_engines(bundle, bundle, "auto", TensorRtConfig())
     manifest = verify_bundle(bundle)
-    assert [a.engine_key for a in manifest.engine_artifacts()] == [added.digest]
+    assert sorted(a.engine_key or "" for a in manifest.engine_artifacts()) == sorted(a.digest for a in added)
+    fp16 = next(a for a in added if a.compute == "fp16")
 
     engine = _engine(tmp_path / "box-state", bundle)
     engine.open()
     try:
-        assert engine.source == "bundled" and engine.digest == added.digest
+        assert engine.source == "bundled" and engine.digest == fp16.digest
     finally:
         engine.close()
     other = _engine(tmp_path / "box-state", bundle, builder_optimization_level=2)  # another key: builds
