@@ -26,7 +26,7 @@ MANIFEST_NAME = "manifest.json"
 LABELS_NAME = "labels.txt"
 
 Precision = Literal["fp32", "fp16", "int8"]
-ArtifactRole = Literal["model", "golden", "report", "labels", "calibration"]
+ArtifactRole = Literal["model", "golden", "report", "labels", "calibration", "engine"]
 Task = Literal["classification", "detection", "anomaly"]
 OutputSemantics = Literal[
     "class_logits", "class_probabilities", "detections_raw", "detections_xyxy", "anomaly_score", "anomaly_map"
@@ -165,6 +165,12 @@ class Artifact(StrictModel):
         default=None,
         description="Engine backends this model file is made for (e.g. ['ort-cpu']); null: every "
         "backend. A daemon prefers the file made for its backend over the general one.",
+    )
+    engine_key: str | None = Field(
+        default=None,
+        description="Role 'engine' only: the cache key of this prebuilt TensorRT plan (ONNX sha256, "
+        "TensorRT version, GPU and compute capability, build settings, lepton version); a daemon "
+        "uses it only where its own key for the same build is equal.",
     )
 
     @field_validator("path")
@@ -335,6 +341,10 @@ class Manifest(StrictModel):
                 if a.backends is not None and backend in a.backends:
                     return a
         return next((a for a in models if a.backends is None), None)
+
+    def engine_artifacts(self) -> tuple[Artifact, ...]:
+        """Prebuilt TensorRT plans carried by the bundle (``lepton-export engine``)."""
+        return tuple(a for a in self.artifacts if a.role == "engine" and a.engine_key)
 
     def precisions(self) -> tuple[Precision, ...]:
         """Each precision the bundle has a general model file for, in manifest order."""

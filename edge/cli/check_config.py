@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from lepton.edge.config.checks import find_disk_problems
     from lepton.edge.config.loader import ConfigProblemsError, load_config
     from lepton.edge.config.source_checks import inspect_sources
+    from lepton.edge.engines.registry import unavailable_backends
     from lepton.edge.log_setup import stderr_is_journal
 
     path: Path = args.config_file or args.config
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for note in sources.notes:
         print(f"  source {note}")
+    for backend, reason in unavailable_backends(config.engine.backends).items():
+        print(f"  engine {backend}: {'available' if reason is None else f'skipped: {reason}'}")
     return exitcodes.OK
 
 

@@ -1,4 +1,4 @@
-"""``lepton-edge``: run the daemon, check a config, check the engines, tail the events.
+"""``lepton-edge``: run the daemon, check a config, check and build its engines, tail the events.
 
 Exit codes (edge/exitcodes.py): 0 clean stop · 1 fault worth a restart · 65 bundle
 invalid · 66 source unreadable · 78 bad configuration (systemd does not restart on it).
@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from lepton.edge import exitcodes
-from lepton.edge.cli import check_config, files, install_service, run, selfcheck, tail
+from lepton.edge.cli import check_config, engine, files, install_service, run, selfcheck, tail
 from lepton.edge.cli.common import EPILOG, global_flags
 from lepton.edge.errors import LeptonError
 from lepton.edge.log_setup import setup_logging, stderr_is_journal
 
-SUBCOMMANDS = (run, check_config, selfcheck, tail, install_service, files)
+SUBCOMMANDS = (run, check_config, selfcheck, engine, tail, install_service, files)
 """One module per subcommand, in the order ``--help`` lists them."""
 
 

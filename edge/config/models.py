@@ -38,8 +38,43 @@ class BundleConfig(StrictModel):
     )
 
 
+class TensorRtConfig(StrictModel):
+    """How the box builds TensorRT engines (backends ``tensorrt`` and ``ort-trt``).
+
+    The build settings (workspace, DLA, optimization level) are part of the engine cache key:
+    changing one builds a new engine.
+    """
+
+    workspace_mib: int | None = Field(
+        default=None,
+        ge=16,
+        description="Builder workspace limit in MiB; null lets TensorRT use up to the device's memory.",
+    )
+    dla_core: int | None = Field(
+        default=None,
+        ge=0,
+        description="Run on this DLA core (Xavier, Orin AGX/NX; TensorRT 10.x only); null: the GPU.",
+    )
+    gpu_fallback: bool = Field(
+        default=True, description="With dla_core: layers the DLA cannot run go to the GPU."
+    )
+    builder_optimization_level: int = Field(
+        default=3, ge=0, le=5, description="TensorRT's default is 3; 4-5 search longer for faster tactics."
+    )
+    engines_kept: int = Field(
+        default=6,
+        ge=1,
+        description="Engines kept in the state dir's cache (a bundle's INT8, FP16 and FP32 builds, and "
+        "the previous bundle's); the least recently used go.",
+    )
+    use_bundled_engines: bool = Field(
+        default=True,
+        description="Use an engine the bundle carries (lepton-export engine) when its key matches this box.",
+    )
+
+
 class EngineConfig(StrictModel):
-    backends: tuple[Literal["openvino", "ort-cuda", "ort-cpu"], ...] = Field(
+    backends: tuple[Literal["tensorrt", "ort-trt", "openvino", "ort-cuda", "ort-cpu"], ...] = Field(
         default=("openvino", "ort-cpu"),
         min_length=1,
         description="Backends to consider, in order of preference; one this box lacks is skipped "
@@ -60,6 +95,9 @@ class EngineConfig(StrictModel):
         default=0,
         ge=0,
         description="Threads of one inference (ORT intra-op, OpenVINO); 0 lets the runtime choose.",
+    )
+    tensorrt: TensorRtConfig = Field(
+        default_factory=TensorRtConfig, description="Engine builds for tensorrt and ort-trt."
     )
     batch_max: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         default="auto",
@@ -281,5 +319,6 @@ __all__ = [
     "OutboxConfig",
     "ServiceConfig",
     "SnapshotConfig",
+    "TensorRtConfig",
     "TlsConfig",
 ]

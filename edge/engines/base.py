@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lepton.edge.bundle.manifest import Manifest, Precision
+from lepton.edge.config.models import TensorRtConfig
 from lepton.edge.errors import EngineError
 
 Outputs = dict[str, npt.NDArray[np.float32]]
@@ -37,6 +38,7 @@ class Engine(abc.ABC):
         *,
         compute: Compute | None = None,
         cache_dir: Path | None = None,
+        tensorrt: TensorRtConfig | None = None,
     ) -> None:
         self.model_path = model_path
         self.manifest = manifest
@@ -45,6 +47,8 @@ class Engine(abc.ABC):
         self.compute: Compute = compute or precision
         self.cache_dir = cache_dir
         """Where a backend may keep what it compiled (the state dir's); None: compile every start."""
+        self.tensorrt = tensorrt or TensorRtConfig()
+        """How backends that build TensorRT engines build them (``engine.tensorrt``)."""
         self._opened = False
 
     @classmethod
@@ -116,5 +120,23 @@ class Engine(abc.ABC):
     def _close(self) -> None:
         return None
 
+    def quarantine(self, reason: str) -> None:
+        """It failed its golden test: set aside what it built so that it is not loaded again."""
+        return None
 
-__all__ = ["Compute", "Engine", "Outputs"]
+
+SkipReason = Literal["not installed", "no GPU", "build failed", "smoke test failed", "quarantined"]
+"""Why a backend did not run, in the words the log, check-config and the status payload use."""
+
+
+class EngineSkippedError(EngineError):
+    """A backend that cannot run the model here, with the reason in one of ``SkipReason``'s words."""
+
+    def __init__(self, backend: str, reason: SkipReason, detail: str) -> None:
+        super().__init__(f"{backend}: {reason}: {detail}")
+        self.backend = backend
+        self.reason: SkipReason = reason
+        self.detail = detail
+
+
+__all__ = ["Compute", "Engine", "EngineSkippedError", "Outputs", "SkipReason"]

@@ -1,4 +1,4 @@
-"""ONNX Runtime backends (CPU, CUDA): the boundary where onnxruntime's exceptions become ours."""
+"""ONNX Runtime backends (CPU, CUDA, TensorRT EP): the boundary where onnxruntime's exceptions become ours."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lepton.edge.engines.base import Engine, Outputs
+from lepton.edge.bundle.manifest import Precision
+from lepton.edge.engines.base import Compute, Engine, EngineSkippedError, Outputs
 from lepton.edge.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,20 @@ class _OrtEngine(Engine):
             self._session: Any = ort.InferenceSession(
                 str(self.model_path),
                 sess_options=session_options(self.threads),
-                providers=list(self.providers),
+                providers=self._provider_list(),
             )
         except Exception as err:  # onnxruntime raises its own untyped exceptions
             raise EngineError(f"{self.backend}: cannot load {self.model_path.name}: {err}") from err
+        # ORT falls back to the next provider silently when one cannot start (no GPU, no driver)
+        wanted, running = self.providers[0], list(self._session.get_providers())
+        if wanted not in running:
+            self._session = None
+            raise EngineSkippedError(
+                self.backend,
+                "no GPU",
+                f"onnxruntime could not start {wanted} (the session fell back to {', '.join(running)}); "
+                "check the GPU driver and the CUDA/TensorRT libraries",
+            )
         self._output_names = [o.name for o in self.manifest.outputs]
         got = {o.name for o in self._session.get_outputs()}
         if not set(self._output_names) <= got:
@@ -83,6 +94,9 @@ class _OrtEngine(Engine):
     def _close(self) -> None:
         self._session = None
 
+    def _provider_list(self) -> list[Any]:
+        return list(self.providers)
+
 
 class OrtCpuEngine(_OrtEngine):
     backend = "ort-cpu"
@@ -92,3 +106,30 @@ class OrtCpuEngine(_OrtEngine):
 class OrtCudaEngine(_OrtEngine):
     backend = "ort-cuda"
     providers = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+class OrtTrtEngine(_OrtEngine):
+    """ONNX Runtime's TensorRT execution provider: TensorRT where ORT partitions the graph to it.
+
+    Its engines go to the cache dir (``<state_dir>/cache/ort-trt/<key>``): keyed like ours, since
+    the EP's own cache names do not cover every input and a stale cache ran wrong
+    (onnxruntime#12322). With a Q/DQ model, INT8 is enabled and no calibration table is given
+    (ORT's TensorRT-EP docs); an FP32 file runs in FP16 or FP32 (``compute``).
+    """
+
+    backend = "ort-trt"
+    providers = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+    @classmethod
+    def computes(cls, precision: Precision) -> tuple[Compute, ...]:
+        return ("fp16", "fp32") if precision == "fp32" else (precision,)
+
+    def _provider_list(self) -> list[Any]:
+        from lepton.edge.engines.ort_trt import provider_options
+
+        return [(self.providers[0], provider_options(self)), *self.providers[1:]]
+
+    def quarantine(self, reason: str) -> None:
+        from lepton.edge.engines.ort_trt import quarantine_cache
+
+        quarantine_cache(self, reason)

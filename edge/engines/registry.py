@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 from lepton.edge.engines.base import Engine
 from lepton.edge.errors import EngineError
 
 ENGINE_KINDS: dict[str, str] = {
+    "tensorrt": "lepton.edge.engines.trt_engine:TensorRtEngine",
+    "ort-trt": "lepton.edge.engines.ort:OrtTrtEngine",
     "ort-cpu": "lepton.edge.engines.ort:OrtCpuEngine",
     "ort-cuda": "lepton.edge.engines.ort:OrtCudaEngine",
     "openvino": "lepton.edge.engines.openvino:OpenVinoEngine",
@@ -27,4 +30,15 @@ def engine_class(backend: str) -> type[Engine]:
     return cls
 
 
-__all__ = ["ENGINE_KINDS", "engine_class"]
+def unavailable_backends(backends: Sequence[str]) -> dict[str, str | None]:
+    """Each backend's reason it cannot run on this box (None: it can try), without loading a model."""
+    found: dict[str, str | None] = {}
+    for backend in backends:
+        try:
+            found[backend] = engine_class(backend).unavailable()
+        except EngineError as err:  # its module does not import
+            found[backend] = str(err)
+    return found
+
+
+__all__ = ["ENGINE_KINDS", "engine_class", "unavailable_backends"]

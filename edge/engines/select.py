@@ -117,6 +117,7 @@ def _open(
         config.intra_op_threads,
         compute=candidate.compute,
         cache_dir=None if cache_dir is None else cache_dir / candidate.backend,
+        tensorrt=config.tensorrt,
     )
     engine.open()
     return engine
@@ -180,7 +181,9 @@ def choose_engine(
             p.engine.close()
         raise
     if not passed:
-        refusals = " | ".join(f"{r.label}: {r.reason}" for r in reports)
+        refusals = " | ".join(
+            r.reason if r.reason.startswith(r.label) else f"{r.label}: {r.reason}" for r in reports
+        )
         raise EngineError(
             f"no inference backend could run the model ({refusals}); install a runtime "
             "(pip install 'lepton-line[cpu]') or fix the cause named for the backend you expect"
@@ -214,6 +217,7 @@ def _open_and_verify(
         cosine = run_smoke_test(engine, manifest, bundle_dir)
     except EngineError as err:
         engine.close()
+        engine.quarantine(str(err))  # a built engine that fails is not loaded again
         log.warning("engine %s refused: %s", engine.label, err)
         reports.append(_report(candidate, outcome="smoke test failed", reason=str(err)))
         return None

@@ -23,6 +23,7 @@ from lepton.edge.bundle.manifest import Manifest, verify_bundle
 from lepton.edge.config.models import LeptonConfig
 from lepton.edge.decoders.registry import create_decoder
 from lepton.edge.engines.base import Engine
+from lepton.edge.engines.engine_cache import ALARM_QUARANTINED, STATE_CACHE_DIR, quarantine_alarm
 from lepton.edge.engines.report import EngineReport
 from lepton.edge.engines.select import choose_engine
 from lepton.edge.events.builder import EventBuilder
@@ -54,8 +55,6 @@ log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "outbox.db"
 SNAPSHOT_DIR = "snapshots"
-ENGINE_CACHE_DIR = "cache"
-"""Under the state dir: what backends compiled (OpenVINO's CACHE_DIR), one folder per backend."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +72,7 @@ class Served:
 
 def _load_model(config: LeptonConfig) -> Served:
     manifest = verify_bundle(config.bundle.path)
-    choice = choose_engine(
-        manifest, config.bundle, config.engine, config.service.state_dir / ENGINE_CACHE_DIR
-    )
+    choice = choose_engine(manifest, config.bundle, config.engine, config.service.state_dir / STATE_CACHE_DIR)
     engine, batch_max = choice.engine, choice.batch_max
     artifact = manifest.model_artifact(engine.precision, engine.backend)
     assert artifact is not None
@@ -176,6 +173,9 @@ def run_daemon(config: LeptonConfig) -> int:
     stopper.install()
     served = _load_model(config)
     alarms = Alarms()
+    quarantined = quarantine_alarm(config.service.state_dir)
+    if quarantined is not None:
+        alarms.raise_alarm(ALARM_QUARANTINED, quarantined)
     topics = Topics(config.mqtt.topic_prefix or default_prefix(config.device.id))
     status = _StatusBook(
         config.device.id, served.model, served.engine_report, alarms, time.time_ns() // 1_000_000

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton.edge.bundle.manifest import CheckResult
+from lepton.export.cli.engine import add_engine_flags, engine_settings
 from lepton.export.cli.verdict import glyphs_for, verdict_line
 from lepton.export.config import ExportConfig, load_config
 from lepton.export.errors import UsageError
@@ -77,6 +78,13 @@ def add_parser(subcommands: Any, epilog: str, common: argparse.ArgumentParser) -
     )
     int8.add_argument("--speed-fail-below", type=float, help="sets speed.fail_below: exit 6 below this ratio")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument(
+        "--engine",
+        action="store_true",
+        help="also build and verify a TensorRT engine into the bundle (needs TensorRT and a GPU: "
+        "exit 2 without)",
+    )
+    add_engine_flags(parser)
     parser.set_defaults(run=run)
 
 
@@ -104,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
     }
     config = load_config(args.config, overrides)
     skipped = _skipped_gates(config, no_int8=args.no_int8)
+    if args.engine:
+        from lepton.export.stages.engine import require_tensorrt
+
+        engine_settings(args)  # a bad flag, and a machine without TensorRT: before minutes of export
+        require_tensorrt("--engine")
     if args.no_int8:
         config = config.model_copy(
             update=dict.fromkeys(("calibration", "quantize", "evaluation", "int8_parity", "speed"))
@@ -119,8 +132,13 @@ def run(args: argparse.Namespace) -> int:
     result = build_bundle(config, out, progress=not args.no_progress)
     record = read_build_record(result.bundle_dir)
     checks = (*result.manifest.checks, *(s.as_check() for s in (record.speed if record else ())))
+    engines: list[dict[str, object]] = []
+    if args.engine:
+        from lepton.export.stages.engine import add_engines
+
+        engines = [a.__dict__ for a in add_engines(out, out, args.engine_precision, engine_settings(args))]
     if args.json:
-        print(json.dumps(summary(result, checks), indent=2))
+        print(json.dumps({**summary(result, checks), "engines": engines}, indent=2))
     else:
         model = result.manifest.model_artifact("fp32")
         precisions = "+".join(result.manifest.precisions())

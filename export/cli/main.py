@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from lepton.edge.cli.common import package_version
 from lepton.edge.errors import LeptonError
-from lepton.export.cli import build
+from lepton.export.cli import build, engine
 from lepton.export.cli.verdict import glyphs_for, verdict_line
 from lepton.export.errors import (
     ACCURACY_EXIT_CODE,
@@ -30,9 +30,10 @@ EXIT_CODES = f"""\
 exit codes (every non-zero code: no bundle was written):
   0   the bundle was written and verified (warnings, e.g. a slow INT8, are on stderr and in --json)
   {USAGE_EXIT_CODE}   usage error: bad flag, config key, path, checkpoint or .pt2 program, labels,
-      samples, or calibration/evaluation data (empty, too small, overlapping); fix the invocation
-      or inputs
-  {GATE_FAILED_EXIT_CODE}   a gate failed: the exporter, a graph check (FP32 or INT8) or FP32 parity
+      samples, or calibration/evaluation data (empty, too small, overlapping); --engine or
+      `engine` where TensorRT cannot build; fix the invocation or inputs
+  {GATE_FAILED_EXIT_CODE}   a gate failed: the exporter, a graph check (FP32 or INT8), FP32 parity, or the
+      TensorRT engine's build or golden test
   {INT8_PARITY_EXIT_CODE}   INT8 tensor agreement failed: INT8 outputs differ from FP32 (cosine, top-1,
       zeroed outputs, max score) or ORT's INT8 kernels differ from the Q/DQ graph
   {ACCURACY_EXIT_CODE}   INT8 held-out accuracy dropped more than evaluation.top1_drop_max_pt
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     build.add_parser(subcommands, epilog=EXIT_CODES, common=global_flags(in_subcommand=True))
+    engine.add_parser(subcommands, epilog=EXIT_CODES, common=global_flags(in_subcommand=True))
     return parser
 
 
