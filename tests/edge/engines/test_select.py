@@ -102,7 +102,7 @@ def test_when_no_candidate_passes_the_error_names_each_and_its_cause(tmp_path: P
     message = str(err.value)
     assert "no inference backend could run the model" in message
     assert "(openvino int8: golden smoke test failed" in message
-    assert "ort-cpu int8: ort-cpu int8: golden smoke test failed" in message
+    assert "| ort-cpu int8: golden smoke test failed" in message
 
 
 def test_a_recorded_tolerance_applies_to_its_precision(tmp_path: Path) -> None:
