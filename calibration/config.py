@@ -20,6 +20,10 @@ MIN_CALIBRATION_SAMPLES = 500
 """NVIDIA's ModelOpt guidance (notes §4, §7): fewer samples give noticeably worse INT8 ranges."""
 
 
+DEFAULT_MEMORY_BUDGET_MB = 1024
+"""Calibration windows' share of a 4 GB export (torch, the models and the data sets take the rest)."""
+
+
 class CalibrationConfig(StrictModel):
     """The calibration set (folders and videos, seeded draw) and the range method."""
 
@@ -51,6 +55,15 @@ class CalibrationConfig(StrictModel):
     batch: int = Field(
         default=8, ge=1, description="Calibration batch; independent of the export batch (ultralytics#24470)."
     )
+    memory_budget_mb: int = Field(
+        default=DEFAULT_MEMORY_BUDGET_MB,
+        ge=16,
+        description="Memory ORT's calibrator may hold at once, in MiB: the calibration set is fed "
+        "in windows of as many batches as fit (the entropy and percentile calibrators keep every "
+        "intermediate activation of a window); a model whose single batch does not fit is "
+        "refused with exit 2. The default keeps a 224x224 resnet18, mobilenet_v3 or "
+        "efficientnet_b0 export under 4 GB peak RSS.",
+    )
 
     @model_validator(mode="after")
     def _has_a_source(self) -> CalibrationConfig:
@@ -72,4 +85,9 @@ class CalibrationConfig(StrictModel):
         return self
 
 
-__all__ = ["MIN_CALIBRATION_SAMPLES", "CalibrationConfig", "CalibrationMethodName"]
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET_MB",
+    "MIN_CALIBRATION_SAMPLES",
+    "CalibrationConfig",
+    "CalibrationMethodName",
+]

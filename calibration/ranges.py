@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import onnx
 import onnxruntime as ort
 from onnxruntime.quantization.calibrate import (
     CalibrationMethod,
@@ -28,6 +29,7 @@ from onnxruntime.quantization.calibrate import (
 from tqdm import tqdm
 
 from lepton.calibration.config import CalibrationConfig, CalibrationMethodName
+from lepton.calibration.errors import CalibrationDataError
 from lepton.calibration.library_output import library_output_contained
 from lepton.calibration.reader import TensorReader
 from lepton.edge.preprocess import Tensor
@@ -41,19 +43,126 @@ METHODS: dict[CalibrationMethodName, Any] = {
 }
 """Our config names → onnxruntime's ``CalibrationMethod``."""
 
-_WINDOW_BATCHES = 16
-"""Batches per ``collect_data`` call: ORT keeps every intermediate output of a call in
-memory, so the set is fed in windows (histograms and min/max merge across calls)."""
+HISTOGRAM_OVERHEAD = 3
+"""ORT's histogram collector stacks one tensor's window into one array, flattens it and takes
+its absolute value: up to three more copies of the largest tensor's window at a time."""
+
+_FLOAT_TYPES = {
+    onnx.TensorProto.FLOAT: 4,
+    onnx.TensorProto.FLOAT16: 2,
+    onnx.TensorProto.BFLOAT16: 2,
+    onnx.TensorProto.DOUBLE: 8,
+}
 
 
-def collection_windows(samples: int, batch: int) -> list[tuple[int, int]]:
+@dataclass(frozen=True)
+class ActivationSize:
+    """What one sample's intermediate float tensors weigh, from ONNX shape inference."""
+
+    total_bytes: int
+    largest_bytes: int
+    tensors: int
+    unknown: tuple[str, ...]
+    """Tensors whose non-batch dims shape inference could not resolve (counted as 1 element)."""
+
+
+def activation_size(model_path: Path) -> ActivationSize:
+    """Bytes of every float tensor a node writes, per sample (the batch dim left out)."""
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(model_path), load_external_data=False))
+    graph = model.graph
+    produced = {name for node in graph.node for name in node.output}
+    sizes: list[int] = []
+    unknown: list[str] = []
+    for info in (*graph.value_info, *graph.output):
+        itemsize = _FLOAT_TYPES.get(info.type.tensor_type.elem_type)
+        if info.name not in produced or itemsize is None or not info.type.tensor_type.HasField("shape"):
+            continue
+        elements = 1
+        for dim in list(info.type.tensor_type.shape.dim)[1:]:
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                elements *= dim.dim_value
+            else:
+                unknown.append(info.name)
+        sizes.append(elements * itemsize)
+    return ActivationSize(
+        total_bytes=sum(sizes),
+        largest_bytes=max(sizes, default=0),
+        tensors=len(sizes),
+        unknown=tuple(unknown),
+    )
+
+
+def held_bytes_per_sample(size: ActivationSize, method: CalibrationMethodName) -> int:
+    """What ORT's calibrator holds per sample of one ``collect_data`` call.
+
+    The histogram calibrators (entropy, percentile) keep every intermediate tensor of every
+    batch of the call, then copy the largest one a few times while binning it. MinMax adds
+    ReduceMin/ReduceMax nodes and keeps two floats per tensor and batch, but ORT still
+    computes the whole batch: one batch's activations are the floor of every method.
+    """
+    if method == "minmax":
+        return 8 * size.tensors
+    return size.total_bytes + HISTOGRAM_OVERHEAD * size.largest_bytes
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How the calibration set is fed to ORT within ``memory_budget_mb``."""
+
+    window_samples: int
+    """Samples per ``collect_data`` call: a multiple of the calibration batch."""
+    held_bytes_per_sample: int
+    batch_bytes: int
+    """One batch's activations while ORT runs it (the floor of any window)."""
+    activations: ActivationSize
+
+
+class CalibrationBudgetError(CalibrationDataError):
+    """The model cannot be calibrated within ``calibration.memory_budget_mb``."""
+
+
+def plan_windows(model_path: Path, config: CalibrationConfig) -> WindowPlan:
+    """Size the windows by bytes: as many whole batches as the budget holds, at least one.
+
+    A single batch that does not fit is refused before ORT allocates it, with the numbers
+    and the fix, instead of the kernel killing the export half-way (exit 137, no message).
+    """
+    size = activation_size(model_path)
+    budget = config.memory_budget_mb * 2**20
+    per_sample = held_bytes_per_sample(size, config.method)
+    batch_bytes = config.batch * (size.total_bytes + per_sample)
+    if batch_bytes > budget:
+        mb = 2**20
+        raise CalibrationBudgetError(
+            f"calibration.memory_budget_mb = {config.memory_budget_mb}: one calibration batch of "
+            f"{config.batch} sample(s) of {model_path.name} needs about {batch_bytes / mb:.0f} MB "
+            f"({size.total_bytes / mb:.2f} MB of activations per sample over {size.tensors} tensors, "
+            f"{config.method} calibrator); raise calibration.memory_budget_mb to at least "
+            f"{-(-batch_bytes // mb)} or lower calibration.batch"
+            + (
+                ", or use calibration.method = 'minmax' (it keeps two numbers per tensor)"
+                if config.method != "minmax"
+                else ""
+            )
+        )
+    batches = max(1, int((budget - config.batch * size.total_bytes) // (config.batch * max(per_sample, 1))))
+    return WindowPlan(
+        window_samples=batches * config.batch,
+        held_bytes_per_sample=per_sample,
+        batch_bytes=batch_bytes,
+        activations=size,
+    )
+
+
+def collection_windows(samples: int, batch: int, window_samples: int) -> list[tuple[int, int]]:
     """(start, stop) sample ranges, one ``collect_data`` call each, every batch of a call the same size.
 
+    ``window_samples`` (a multiple of ``batch``) bounds what ORT keeps in memory per call.
     ORT's histogram calibrators stack one call's batches into one array, so a short last
     batch among full ones fails (``inhomogeneous shape``); it gets a call of its own.
     """
     full = samples - samples % batch
-    window = batch * _WINDOW_BATCHES
+    window = max(batch, window_samples - window_samples % batch)
     ranges = [(start, min(start + window, full)) for start in range(0, full, window)]
     return ranges + ([(full, samples)] if full < samples else [])
 
@@ -68,6 +177,7 @@ class RangesSummary:
     method: CalibrationMethodName
     tensors: int
     samples: int
+    windows: WindowPlan
 
 
 def ort_method(name: CalibrationMethodName) -> Any:
@@ -83,7 +193,17 @@ def compute_ranges(
     out_path: Path,
     progress: bool = True,
 ) -> RangesSummary:
-    """Calibrate every float tensor of ``model_path`` on ``data``; write ORT's cache to ``out_path``."""
+    """Calibrate every float tensor of ``model_path`` on ``data``; write ORT's cache to ``out_path``.
+
+    Raises CalibrationBudgetError (before any inference) when one batch exceeds the budget.
+    """
+    plan = plan_windows(model_path, config)
+    log.info(
+        "calibration windows of %d samples (%.0f MB of activations per sample; budget %d MB)",
+        plan.window_samples,
+        plan.activations.total_bytes / 2**20,
+        config.memory_budget_mb,
+    )
     options: dict[str, Any] = {"percentile": config.percentile} if config.method == "percentile" else {}
     enabled = progress and sys.stderr.isatty()
     bar = tqdm(
@@ -106,10 +226,16 @@ def compute_ranges(
                 calibrate_method=METHODS[config.method],
                 extra_options=options,
             )
-            for start, stop in collection_windows(len(data), config.batch):
+            for start, stop in collection_windows(len(data), config.batch, plan.window_samples):
                 calibrator.collect_data(TensorReader(input_name, data[start:stop], config.batch, bar))
             ranges = calibrator.compute_data()
             del calibrator
+    except MemoryError as err:
+        raise CalibrationBudgetError(
+            f"calibration: out of memory in a window of {plan.window_samples} samples "
+            f"(calibration.memory_budget_mb = {config.memory_budget_mb}); lower "
+            "calibration.memory_budget_mb or calibration.batch"
+        ) from err
     except Exception as err:  # ORT raises ValueError, RuntimeError and its own pybind11 types
         raise RangeComputationError(f"{type(err).__name__}: {err}") from err
     finally:
@@ -119,14 +245,23 @@ def compute_ranges(
     # PYTHONHASHSEED, and the same inputs must give the same bytes (reproducible bundles).
     ranges = TensorsData(ranges.calibration_method, dict(sorted(ranges.data.items())))
     save_tensors_data(ranges, out_path)
-    return RangesSummary(path=out_path, method=config.method, tensors=len(ranges.data), samples=len(data))
+    return RangesSummary(
+        path=out_path, method=config.method, tensors=len(ranges.data), samples=len(data), windows=plan
+    )
 
 
 __all__ = [
+    "HISTOGRAM_OVERHEAD",
     "METHODS",
+    "ActivationSize",
+    "CalibrationBudgetError",
     "RangeComputationError",
     "RangesSummary",
+    "WindowPlan",
+    "activation_size",
     "collection_windows",
     "compute_ranges",
+    "held_bytes_per_sample",
     "ort_method",
+    "plan_windows",
 ]
