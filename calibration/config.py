@@ -20,7 +20,7 @@ MIN_CALIBRATION_SAMPLES = 500
 """NVIDIA's ModelOpt guidance (notes §4, §7): fewer samples give noticeably worse INT8 ranges."""
 
 
-DEFAULT_MEMORY_BUDGET_MB = 1024
+DEFAULT_MEMORY_BUDGET_MB = 2048
 """Calibration windows' share of a 4 GB export (torch, the models and the data sets take the rest)."""
 
 

@@ -135,7 +135,7 @@ def plan_windows(model_path: Path, config: CalibrationConfig) -> WindowPlan:
         mb = 2**20
         raise CalibrationBudgetError(
             f"calibration.memory_budget_mb = {config.memory_budget_mb}: one calibration batch of "
-            f"{config.batch} sample(s) of {model_path.name} needs about {batch_bytes / mb:.0f} MB "
+            f"{config.batch} sample(s) of the model needs about {batch_bytes / mb:.0f} MB "
             f"({size.total_bytes / mb:.2f} MB of activations per sample over {size.tensors} tensors, "
             f"{config.method} calibrator); raise calibration.memory_budget_mb to at least "
             f"{-(-batch_bytes // mb)} or lower calibration.batch"
