@@ -85,7 +85,9 @@ class ModelConfig(StrictModel):
         default=None, description="The labels inline, instead of a file; filled from Ultralytics' metadata."
     )
     background_labels: tuple[str, ...] = Field(
-        default=("ok",), description="Labels that mean 'no defect' and never raise an event."
+        default=(),
+        description="Labels that mean 'no defect' and never raise an event; default none (every "
+        "class can raise one): no label name is assumed.",
     )
     score_min: float = Field(default=0.5, ge=0.0, le=1.0, description="Default minimum defect score.")
 
@@ -187,6 +189,11 @@ class ExporterConfig(StrictModel):
         "the graph checks and the FP32 parity gate then run on the simplified graph, and a "
         "simplifier failure keeps the exported graph with a warning.",
     )
+    plots: bool = Field(
+        default=True,
+        description="Draw reports/int8_scores.png and reports/confusion.png (matplotlib); "
+        "false (--no-plots) skips them, the numbers stay in reports/int8.json.",
+    )
 
 
 class SamplesConfig(StrictModel):
@@ -266,10 +273,13 @@ class QuantizeConfig(StrictModel):
         description="7-bit weights: ORT's INT8 kernels on x86 without VNNI saturate with 8-bit "
         "weights and then compute something other than the Q/DQ graph (notes §3.2).",
     )
-    cpu_artifact: bool = Field(
-        default=False,
-        description="Also write model.int8.cpu.onnx: U8S8 (asymmetric uint8 activations) for "
-        "ORT CPU, not valid for TensorRT.",
+    cpu_artifact: bool | Literal["auto"] = Field(
+        default=True,
+        description="model.int8.cpu.onnx, U8S8 (asymmetric uint8 activations, ReLU folded, "
+        "residual Add and SE Mul fused) for ORT CPU only, not valid for TensorRT. true: built, "
+        "gated and shipped (in every measurement it ran faster on ORT CPU than model.int8.onnx, "
+        "export/README.md); auto: shipped only when this build measures it faster (the file set "
+        "then depends on the machine, so the bundle is no longer reproducible); false: not built.",
     )
 
     @field_validator("exclude_nodes")
@@ -343,6 +353,19 @@ class SpeedConfig(StrictModel):
     fail_below: float | None = Field(
         default=None, gt=0.0, description="Fail (exit 6) below this ratio; default: never fatal."
     )
+    also_threads: tuple[int, ...] = Field(
+        default=(2,),
+        description="More ORT thread counts at which the INT8 file lepton-edge would run on ORT "
+        "CPU is timed against FP32; slower than FP32 at any of them is a warning "
+        "(depthwise models can lose at 2 threads what they gain at 1).",
+    )
+
+    @field_validator("also_threads")
+    @classmethod
+    def _positive_threads(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(t < 1 for t in value):
+            raise ValueError(f"thread counts must be >= 1, got {list(value)}; remove the others")
+        return value
 
 
 class BundleConfig(StrictModel):
@@ -361,7 +384,8 @@ class Int8Plan(typing.NamedTuple):
 
     calibration: CalibrationConfig
     quantize: QuantizeConfig
-    evaluation: EvaluationConfig
+    evaluation: EvaluationConfig | None
+    """None with ``evaluation = false``: no labelled data, the accuracy gate is skipped."""
     parity: Int8ParityConfig
     speed: SpeedConfig
 
@@ -381,7 +405,15 @@ class ExportConfig(StrictModel):
         default=None, description="Present: build model.int8.onnx and gate it; absent: FP32 only."
     )
     quantize: QuantizeConfig | None = None
-    evaluation: EvaluationConfig | None = None
+    evaluation: EvaluationConfig | None = Field(
+        default=None, description="The held-out labelled set of the accuracy gate."
+    )
+    skip_evaluation: bool = Field(
+        default=False,
+        description="Export INT8 without labelled data (written `evaluation = false`, or "
+        "--no-evaluation): the accuracy gate is skipped and named as skipped in the reports and "
+        "--json; the tensor-agreement gates run on the [samples] images instead.",
+    )
     int8_parity: Int8ParityConfig | None = None
     speed: SpeedConfig | None = None
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -409,6 +441,8 @@ class ExportConfig(StrictModel):
         """With ``[calibration]`` the other INT8 tables default; without it they are errors."""
         if not isinstance(data, dict):
             return data
+        if data.get("evaluation") is False:
+            data = {k: v for k, v in data.items() if k != "evaluation"} | {"skip_evaluation": True}
         if "calibration" in data:
             return {**data, **{t: data.get(t, {}) for t in _INT8_DEFAULTED_TABLES}}
         stray = [t for t in (*_INT8_DEFAULTED_TABLES, "evaluation") if t in data]
@@ -426,10 +460,18 @@ class ExportConfig(StrictModel):
                 raise ValueError(
                     f"[{task}] applies to model.task = {task!r}, not {self.model.task!r}; remove it"
                 )
-        if self.calibration is not None and self.evaluation is None and self.model.task == "classification":
+        if self.skip_evaluation and self.evaluation is not None:
+            raise ValueError(
+                "evaluation = false and an [evaluation] table: keep one (the table runs the "
+                "accuracy gate, evaluation = false skips it)"
+            )
+        needs_labels = self.model.task == "classification" and not self.skip_evaluation
+        if self.calibration is not None and self.evaluation is None and needs_labels:
             raise ValueError(
                 "INT8 needs a held-out evaluation set for its accuracy gate: add [evaluation] "
-                'dir = "<labelled ImageFolder>" (disjoint from calibration)'
+                'dir = "<labelled ImageFolder>" (disjoint from calibration), or write '
+                "evaluation = false (--no-evaluation) at the top of the file to export without "
+                "labelled data and skip that gate"
             )
         return self
 
@@ -438,7 +480,7 @@ class ExportConfig(StrictModel):
         """The INT8 tables, all present, or None when INT8 is off."""
         if self.calibration is None:
             return None
-        assert self.quantize and self.evaluation and self.int8_parity and self.speed  # _int8_tables
+        assert self.quantize and self.int8_parity and self.speed  # _int8_tables
         return Int8Plan(self.calibration, self.quantize, self.evaluation, self.int8_parity, self.speed)
 
     @model_validator(mode="before")

@@ -14,6 +14,8 @@ level prints any ``LeptonError`` as one line and exits with its ``exit_code``.
         ├── AccuracyFailed      exit 5: INT8 loses too much held-out top-1 accuracy
         └── SpeedFailed         exit 6: INT8 is slower than ``speed.fail_below`` allows
                                 (only when set: by default a slow INT8 is a warning)
+    Interrupted         exit 128 + signal (130 SIGINT, 143 SIGTERM): stopped by a signal;
+                        the staging directory and temporary files were removed
 
 Every gate failure means no bundle was written. A model whose INT8 fails ships FP32
 (``--no-int8``), never a degraded INT8 (notes §1.4).
@@ -91,6 +93,14 @@ class SpeedFailed(GateFailed):
     exit_code = SPEED_EXIT_CODE
 
 
+class Interrupted(LeptonError):  # noqa: N818 - it names what happened, like the shell's "Interrupted"
+    """SIGTERM or SIGINT stopped the export; raised by the handler so every ``with`` cleans up."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
 __all__ = [
     "ACCURACY_EXIT_CODE",
     "GATE_FAILED_EXIT_CODE",
@@ -100,6 +110,7 @@ __all__ = [
     "AccuracyFailed",
     "GateFailed",
     "Int8ParityFailed",
+    "Interrupted",
     "SpeedFailed",
     "UsageError",
     "describe_exception",

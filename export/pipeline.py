@@ -19,18 +19,24 @@ goes until everything passed: a failed export leaves no partial bundle for a dae
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from lepton.edge.atomic_write import staged_directory
 from lepton.edge.bundle.manifest import CheckResult, Manifest, sha256_file, verify_bundle
 from lepton.edge.preprocess import Tensor, preprocess_batch
 from lepton.export.config import ExportConfig
-from lepton.export.errors import GateFailed
+from lepton.export.errors import GateFailed, Interrupted
 from lepton.export.int8 import Int8Build, Int8Inputs, build_int8, read_int8_inputs
 from lepton.export.ort_cpu import OrtCpuModel
+from lepton.export.progress import StageProgress
 from lepton.export.stages.bundle import (
     FP32_MODEL,
     BundleContents,
@@ -59,6 +65,8 @@ class BuildResult:
     elapsed_s: float
     warnings: tuple[str, ...] = ()
     """Findings that did not fail the export (e.g. INT8 not faster than FP32 on this CPU)."""
+    skipped_gates: dict[str, str] = field(default_factory=dict)
+    """Gates that did not run (check name → why), e.g. accuracy with ``evaluation = false``."""
 
 
 @dataclass(frozen=True)
@@ -85,17 +93,64 @@ def build_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> 
     check_bundle_target(out_dir)
     if config.export.simplify:
         check_simplifier_installed()
-    inputs = _read_inputs(config, progress)
-    model = load_model(config.model, inputs.labels, config.input)
-    log.info("loaded %s (%s, %d classes)", config.model.name, model.source, model.num_classes)
-    with staged_directory(out_dir) as stage:
-        warnings = _build_in(stage, config, inputs, model, progress)
-        verify_bundle(stage)
+    with _signals_interrupt(out_dir), StageProgress(progress) as stages:
+        stages.stage("inputs")
+        inputs = _read_inputs(config, progress)
+        stages.stage("load model")
+        model = load_model(config.model, inputs.labels, config.input)
+        log.info("loaded %s (%s, %d classes)", config.model.name, model.source, model.num_classes)
+        with staged_directory(out_dir) as stage:
+            warnings, skipped = _build_in(stage, config, inputs, model, stages)
+            stages.stage("verify")
+            verify_bundle(stage)
     manifest = verify_bundle(out_dir)
     log.info("bundle %s written and verified", out_dir)
     return BuildResult(
-        bundle_dir=out_dir, manifest=manifest, elapsed_s=time.monotonic() - started, warnings=warnings
+        bundle_dir=out_dir,
+        manifest=manifest,
+        elapsed_s=time.monotonic() - started,
+        warnings=warnings,
+        skipped_gates=skipped,
     )
+
+
+class _Signalled(BaseException):
+    """Raised by the signal handler: a BaseException, so no ``except Exception`` on the way
+    (ours or a library's) mistakes it for a failure of the stage it lands in."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_interrupt(out_dir: Path) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the export as an exception, re-raised as ``Interrupted``.
+
+    A CI job cancelled (SIGTERM) used to die on the spot and leave the ``.staging``
+    directory beside ``--out`` and the quantizer's temporary files; as an exception, the
+    signal unwinds every ``with`` block, which removes them, and the CLI exits 128 + signal.
+    Only the main thread can install handlers; elsewhere (an embedding app) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise _Signalled(signum)
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except _Signalled as stop:
+        raise Interrupted(
+            f"{signal.Signals(stop.signum).name}: export stopped; nothing was written at {out_dir} "
+            "(the staging directory and temporary files were removed)",
+            stop.signum,
+        ) from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _read_inputs(config: ExportConfig, progress: bool) -> _Inputs:
@@ -130,10 +185,12 @@ class _Fp32:
 
 
 def _build_in(
-    stage: Path, config: ExportConfig, inputs: _Inputs, model: LoadedModel, progress: bool
-) -> tuple[str, ...]:
-    """Write every bundle file into ``stage``; return the warnings worth surfacing."""
+    stage: Path, config: ExportConfig, inputs: _Inputs, model: LoadedModel, progress: StageProgress
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Write every bundle file into ``stage``; return the warnings worth surfacing and the
+    gates that did not run."""
     fp32 = _export_fp32(stage, config, inputs, model, progress)
+    progress.stage("golden set")
     names = (config.input.name, config.output.name)
     golden = write_golden_inputs(stage, inputs.batch[: config.samples.golden_count], names[0])
     golden = write_golden_outputs(stage, golden, "fp32", fp32.ort.run, names, config.input.batch_max)
@@ -141,7 +198,9 @@ def _build_in(
     checks = fp32.checks
     int8: Int8Build | None = None
     if inputs.int8 is not None:
-        int8 = build_int8(stage, config, inputs.int8, (fp32.exported.path, fp32.ort), checks, progress)
+        int8 = build_int8(
+            stage, config, inputs.int8, (fp32.exported.path, fp32.ort), checks, inputs.batch, progress
+        )
         for key, runner in int8.golden_runners:
             golden = write_golden_outputs(stage, golden, key, runner, names, config.input.batch_max)
         models += int8.models
@@ -162,12 +221,13 @@ def _build_in(
         calibration=int8.manifest_calibration if int8 else None,
         speed=int8.speed if int8 else (),
     )
+    progress.stage("reports and manifest")
     write_bundle_manifest(stage, contents)
-    return fp32.warnings + (int8.warnings if int8 else ())
+    return fp32.warnings + (int8.warnings if int8 else ()), (int8.skipped if int8 else {})
 
 
 def _export_fp32(
-    stage: Path, config: ExportConfig, inputs: _Inputs, model: LoadedModel, progress: bool
+    stage: Path, config: ExportConfig, inputs: _Inputs, model: LoadedModel, progress: StageProgress
 ) -> _Fp32:
     """Export, check the graph, and gate on parity with PyTorch; GateFailed on any failure."""
     spec, names = config.input.spec(), (config.input.name, config.output.name)
@@ -177,7 +237,9 @@ def _export_fp32(
         exporter=config.export.exporter,
         example=inputs.batch[: min(2, spec.batch_max)],
     )
+    progress.stage("export ONNX")
     exported = export_onnx(model, stage / FP32_MODEL, request)
+    progress.stage("graph checks")
     expectation = GraphExpectation(
         *names, spec.height, spec.width, model.num_classes, model.exports_dynamic_batch(spec.batch_max)
     )
@@ -185,6 +247,7 @@ def _export_fp32(
     simplify: SimplifyReport | None = None
     if config.export.simplify:
         graph, simplify = simplify_graph(exported.path, expectation, graph)
+    progress.stage("FP32 parity")
     ort_fp32 = OrtCpuModel.load(exported.path, *names)
     black, white = (preprocess_batch([uniform_frame(spec, v)], config.preprocess, spec) for v in (0, 255))
     parity = compare_outputs(
@@ -193,7 +256,7 @@ def _export_fp32(
         build_parity_cases(inputs.batch, black, white, spec.batch_max),
         config.parity,
         spec.batch_max,
-        progress,
+        progress.enabled,
     )
     fp32 = _Fp32(exported, graph, simplify, ort_fp32, parity)
     if not parity.passed:

@@ -67,6 +67,12 @@ def add_parser(subcommands: Any, epilog: str, common: argparse.ArgumentParser) -
         help="accept fewer than 500 calibration samples (calibration.allow_small; tests only)",
     )
     int8.add_argument("--evaluation-dir", type=Path, help="overrides evaluation.dir")
+    int8.add_argument(
+        "--no-evaluation",
+        action="store_true",
+        help="evaluation = false: INT8 without labelled data; the accuracy gate is skipped and "
+        "named in the report and --json",
+    )
     int8.add_argument("--int8-cosine-min", type=float, help="overrides int8_parity.cosine_min (gate, exit 4)")
     int8.add_argument(
         "--int8-top1-agreement-min",
@@ -77,6 +83,7 @@ def add_parser(subcommands: Any, epilog: str, common: argparse.ArgumentParser) -
         "--top1-drop-max", type=float, help="overrides evaluation.top1_drop_max_pt (gate, exit 5)"
     )
     int8.add_argument("--speed-fail-below", type=float, help="sets speed.fail_below: exit 6 below this ratio")
+    parser.add_argument("--no-plots", action="store_true", help="export.plots = false: no PNGs in reports/")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     parser.add_argument(
         "--engine",
@@ -103,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
             "calibration.method": args.calibration_method,
             "calibration.allow_small": True if args.allow_small_calibration else None,
             "evaluation.dir": str(args.evaluation_dir.resolve()) if args.evaluation_dir else None,
+            "evaluation": False if args.no_evaluation else None,
+            "export.plots": False if args.no_plots else None,
             "int8_parity.cosine_min": args.int8_cosine_min,
             "int8_parity.top1_agreement_min": args.int8_top1_agreement_min,
             "evaluation.top1_drop_max_pt": args.top1_drop_max,
@@ -120,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_int8:
         config = config.model_copy(
             update=dict.fromkeys(("calibration", "quantize", "evaluation", "int8_parity", "speed"))
+            | {"skip_evaluation": False}
         )
     out = args.out.resolve() if args.out else config.bundle.dir
     if out is None:
@@ -147,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
             f"{result.elapsed_s:.1f} s)"
         )
     stream = sys.stderr if args.json else sys.stdout
+    skipped += tuple(f"{gate} skipped (evaluation = false)" for gate in result.skipped_gates)
     line = verdict_line(checks, glyphs_for(stream), skipped=skipped, bundle=result.bundle_dir)
     print(line, file=stream, flush=True)
     return 0
@@ -180,6 +191,7 @@ def summary(result: BuildResult, checks: tuple[CheckResult, ...]) -> dict[str, o
         "calibration": json.loads(calibration.model_dump_json()) if calibration else None,
         "cpu_flags": list(manifest.toolchain.cpu_flags),
         "warnings": list(result.warnings),
+        "skipped_gates": result.skipped_gates,
         "elapsed_s": round(result.elapsed_s, 3),
     }
 

@@ -71,7 +71,13 @@ def _points(x: float) -> str:
 def _figures(name: str, g: Glyphs) -> tuple[str, tuple[_Figure, ...]]:
     """(what the check is about, its figures) by check name; INT8 variants share one table."""
     base, _, variant = name.partition("_")
-    model = {"fp32": "FP32", "int8": "INT8", "int8_cpu": "CPU INT8", "pick": "INT8"}.get(variant, variant)
+    model = {
+        "fp32": "FP32",
+        "int8": "INT8",
+        "int8_cpu": "CPU INT8",
+        "pick": "INT8",
+        "ort_cpu_pick": "ORT CPU INT8 at more threads",
+    }.get(variant, variant)
     if base == "graph":
         return f"{model} graph", (_Figure("opset", "opset", lambda x: f"{x:.0f}"),)
     if base == "simplify":

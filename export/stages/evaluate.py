@@ -9,13 +9,14 @@ kernels, a VNNI CPU and TensorRT should all reproduce.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from lepton.calibration.evaluation import EvaluationSet, Labels, iter_evaluation_batches
 from lepton.edge.bundle.manifest import InputSpec, PreprocessSpec
+from lepton.edge.preprocess import Tensor
 from lepton.export.runner import Logits, Runner
 
 
@@ -46,12 +47,31 @@ def run_evaluation(
     kernel_check_images: int,
     progress: bool = True,
 ) -> EvaluationOutputs:
+    batches = iter_evaluation_batches(evaluation, preprocess, batch, progress)
+    return run_on_batches(batches, fp32, int8, kernel_check_images)
+
+
+def run_on_samples(
+    samples: Tensor, fp32: Runner, int8: Mapping[str, Int8Runners], batch: int, kernel_check_images: int
+) -> EvaluationOutputs:
+    """The same outputs on unlabelled images (``evaluation = false``): ``targets`` is empty."""
+    no_labels = np.zeros(0, dtype=np.int64)
+    batches = ((samples[i : i + batch], no_labels) for i in range(0, len(samples), batch))
+    return run_on_batches(batches, fp32, int8, kernel_check_images)
+
+
+def run_on_batches(
+    batches: Iterable[tuple[Tensor, Labels]],
+    fp32: Runner,
+    int8: Mapping[str, Int8Runners],
+    kernel_check_images: int,
+) -> EvaluationOutputs:
     targets: list[Labels] = []
     fp32_out: list[Logits] = []
     int8_out: dict[str, list[Logits]] = {k: [] for k in int8}
     ref_out: dict[str, list[Logits]] = {k: [] for k in int8}
     seen = 0
-    for inputs, labels in iter_evaluation_batches(evaluation, preprocess, batch, progress):
+    for inputs, labels in batches:
         targets.append(labels)
         fp32_out.append(fp32(inputs))
         for key, runners in int8.items():
@@ -67,4 +87,4 @@ def run_evaluation(
     )
 
 
-__all__ = ["EvaluationOutputs", "Int8Runners", "run_evaluation"]
+__all__ = ["EvaluationOutputs", "Int8Runners", "run_evaluation", "run_on_batches", "run_on_samples"]

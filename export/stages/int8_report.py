@@ -56,9 +56,11 @@ class QuantizeSummary(StrictModel):
 
 class Int8Report(StrictModel):
     report: str = "lepton.export.int8/1"
-    evaluation_dir: str
-    """Relative to the config file's directory when under it."""
+    evaluation_dir: str | None
+    """Relative to the config file's directory when under it; None with ``evaluation = false``."""
     evaluation_images: int
+    skipped_gates: dict[str, str]
+    """Gates that did not run (check name → why), e.g. accuracy without labelled data."""
     calibration: CalibrationSummary
     quantize: QuantizeSummary
     graphs: tuple[QdqReport, ...]
@@ -85,7 +87,12 @@ def render_int8_summary(report: Int8Report) -> list[str]:
         f"{', '.join(q.float_nodes) or 'nothing'}",
         f"- CPU: {', '.join(report.cpu_flags) or 'no flags recorded'}"
         + ("" if vnni else " (no VNNI/AMX: ORT INT8 speed is limited on this CPU)"),
-        f"- evaluation: {report.evaluation_images} labelled images in `{report.evaluation_dir}`",
+        (
+            f"- evaluation: {report.evaluation_images} labelled images in `{report.evaluation_dir}`"
+            if report.evaluation_dir
+            else "- evaluation: none (`evaluation = false`); tensor agreement on the [samples] images"
+        ),
+        *(f"- **skipped** `{gate}`: {why}" for gate, why in report.skipped_gates.items()),
         "",
         "| artefact | format | Q/DQ | INT8 compute nodes | float compute nodes |",
         "|---|---|---:|---:|---:|",

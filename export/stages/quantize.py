@@ -76,7 +76,9 @@ CPU_ONLY = QuantRecipe(
 
 
 def quant_recipes(config: QuantizeConfig) -> tuple[QuantRecipe, ...]:
-    return (PORTABLE, CPU_ONLY) if config.cpu_artifact else (PORTABLE,)
+    """Both files unless ``cpu_artifact = false``; with "auto" the speed stage decides whether
+    the CPU file ships (it does where it runs faster than the portable one)."""
+    return (PORTABLE,) if config.cpu_artifact is False else (PORTABLE, CPU_ONLY)
 
 
 def check_op_types(config: QuantizeConfig) -> None:
@@ -124,8 +126,47 @@ def prepare_for_quantization(fp32_path: Path, out_path: Path) -> PreparedGraph:
                 f"quantize: onnxruntime's quant_pre_process cannot read {fp32_path.name} "
                 f"({describe_exception(err)}); report it with the model, or export without [calibration]"
             ) from err
+        pools = _mean_over_space_as_global_pool(out_path)
+        if pools:
+            log.info("%d spatial ReduceMean node(s) rewritten as GlobalAveragePool", pools)
         return PreparedGraph(out_path, symbolic_shapes=not skip_symbolic)
     raise AssertionError("unreachable")
+
+
+def _mean_over_space_as_global_pool(path: Path) -> int:
+    """``ReduceMean(axes=[2, 3], keepdims=1)`` on NCHW → ``GlobalAveragePool``, the same numbers.
+
+    The dynamo exporter writes global average pooling (squeeze-excitation, the classifier's
+    pool) as ReduceMean, which ORT's quantizer does not quantize: each one is a float island
+    with a DQ/Q pair around it. GlobalAveragePool is quantized and has an INT8 kernel on ORT
+    CPU (QLinearGlobalAveragePool) and a pooling layer in TensorRT.
+    """
+    model = onnx.load(str(path))
+    graph = model.graph
+    constants = {i.name: onnx.numpy_helper.to_array(i).tolist() for i in graph.initializer}
+    ranks = {
+        v.name: len(v.type.tensor_type.shape.dim)
+        for v in (*graph.value_info, *graph.input)
+        if v.type.tensor_type.HasField("shape")
+    }
+    rewritten = 0
+    for node in graph.node:
+        if node.op_type != "ReduceMean" or node.domain not in ("", "ai.onnx"):
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        axes = attrs.get("axes") or (constants.get(node.input[1]) if len(node.input) > 1 else None)
+        spatial = sorted(int(a) % 4 for a in axes or []) == [2, 3]  # [-2, -1] as written by dynamo
+        if ranks.get(node.input[0]) != 4 or attrs.get("keepdims", 1) != 1 or not spatial:
+            continue
+        pooled = onnx.helper.make_node(
+            "GlobalAveragePool", [node.input[0]], list(node.output), name=node.name
+        )
+        pooled.metadata_props.extend(node.metadata_props)
+        node.CopyFrom(pooled)
+        rewritten += 1
+    if rewritten:
+        onnx.save(model, str(path))
+    return rewritten
 
 
 @dataclass(frozen=True)

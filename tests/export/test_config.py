@@ -146,3 +146,35 @@ def test_unknown_keys_in_int8_tables_list_the_valid_ones(make_project: ProjectFa
     message = _error(project.config)
 
     assert "calibration.allow_tiny" in message and "unknown key" in message and "allow_small" in message
+
+
+def test_no_label_name_is_assumed_and_defaults_for_scaling(make_project: ProjectFactory) -> None:
+    # a model whose labels have no "ok": the default used to name it and refuse the export
+    project = make_project(labels=("good", "scratch", "dent"))
+    text = project.config.read_text(encoding="utf-8").replace('background_labels = ["ok"]\n', "")
+    project.config.write_text(text, encoding="utf-8")
+
+    config = load_config(project.config)
+
+    assert config.model.background_labels == ()
+    assert (
+        config.export.plots is True
+        and load_config(project.config, {"export.plots": False}).export.plots is False
+    )
+
+
+def test_evaluation_false_and_an_evaluation_table_cannot_both_be_set(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    calibration = f'\n[calibration]\nimages = ["{tmp_path.as_posix()}"]\ncount = 4\nallow_small = true\n'
+    project = make_project(extra_toml=calibration)
+
+    skipped = load_config(project.config, {"evaluation": False})
+    missing = _error(project.config)
+    both = _error(project.config, {"evaluation.dir": str(tmp_path), "skip_evaluation": True})
+
+    assert skipped.skip_evaluation and skipped.int8 is not None and skipped.int8.evaluation is None
+    assert skipped.int8.quantize.cpu_artifact is True and skipped.int8.speed.also_threads == (2,)
+    assert skipped.int8.calibration.memory_budget_mb == 2048
+    assert "evaluation = false (--no-evaluation)" in missing
+    assert "evaluation = false and an [evaluation] table: keep one" in both

@@ -41,7 +41,15 @@ def openvino_installed() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-INT8_GATES = {"calibration", "graph_int8", "parity_int8", "accuracy_int8", "speed_int8", "speed_pick"}
+INT8_GATES = {
+    "calibration",
+    "graph_int8",
+    "parity_int8",
+    "accuracy_int8",
+    "speed_int8",
+    "speed_pick",
+    "speed_ort_cpu_pick",
+}
 OPENVINO_SPEEDS = {"speed_openvino_fp32", "speed_openvino_int8"}
 """Timed where OpenVINO is installed (and speed_openvino_bf16 where the CPU has bf16)."""
 
@@ -49,7 +57,8 @@ OPENVINO_SPEEDS = {"speed_openvino_fp32", "speed_openvino_int8"}
 def test_int8_bundle_is_recorded_verifiable_and_served_by_the_daemon(
     make_project: ProjectFactory, calibration_dir: Path, evaluation_dir: Path
 ) -> None:
-    project = make_project("small_cnn", extra_toml=int8_toml(calibration_dir, evaluation_dir))
+    extra = int8_toml(calibration_dir, evaluation_dir, "\n[quantize]\ncpu_artifact = false\n")
+    project = make_project("small_cnn", extra_toml=extra)
 
     proc = project.run_cli("--json")
 
@@ -59,8 +68,14 @@ def test_int8_bundle_is_recorded_verifiable_and_served_by_the_daemon(
     assert speeds == (OPENVINO_SPEEDS | ({"speed_openvino_bf16"} & speeds) if openvino_installed() else set())
     assert summary["gates"] == dict.fromkeys({"graph_fp32", "parity_fp32"} | INT8_GATES | speeds, True)
     assert summary["cpu_flags"] == list(read_cpu_flags())
-    # speed: only the INT8 engine the daemon would pick against the fastest FP32 one warns, never fatal
-    assert all("model.int8.onnx runs at" in w and "the fastest INT8 engine" in w for w in summary["warnings"])
+    assert summary["skipped_gates"] == {}
+    # speed: the INT8 engine the daemon would pick against the fastest FP32 one, and its ORT CPU
+    # file at 2 threads, warn; never fatal
+    assert all(
+        ("model.int8.onnx runs at" in w and "the fastest INT8 engine" in w)
+        or "is slower than FP32 there" in w
+        for w in summary["warnings"]
+    )
     manifest = verify_bundle(project.out)
 
     # every file, the INT8 model and the calibration files included, is listed with its real hash

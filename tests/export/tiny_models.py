@@ -1,7 +1,8 @@
 """Tiny PyTorch classifiers for the export tests, built by ``model.factory`` in configs.
 
-Two healthy architectures show the exporter is not tuned to one shape of network (a plain
-CNN; a residual net with BatchNorm, whose running statistics are folded at export), a
+Three healthy architectures show the exporter is not tuned to one shape of network (a plain
+CNN; a residual net with BatchNorm, whose running statistics are folded at export;
+MobileNetV3-style blocks: depthwise, squeeze-excitation, HardSwish, residual Add), a
 detection-style head (``decode_head_cnn``) that INT8 must leave in float, and
 deliberately awkward ones reproduce real exporter failure modes without mocking:
 ``export_skewed_cnn`` and ``export_nan_cnn`` compute something else while being exported
@@ -53,6 +54,47 @@ def residual_bn(num_classes: int) -> nn.Module:
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
         nn.Linear(12, num_classes),
+    )
+
+
+class _InvertedResidual(nn.Module):
+    """A MobileNetV3/EfficientNet block: expand 1x1, depthwise 3x3, squeeze-excitation (global
+    pool → 1x1 → ReLU → 1x1 → HardSigmoid → Mul), project 1x1, residual Add, HardSwish."""
+
+    def __init__(self, channels: int, expanded: int) -> None:
+        super().__init__()
+        self.expand = nn.Sequential(nn.Conv2d(channels, expanded, 1, bias=False), nn.BatchNorm2d(expanded))
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(expanded, expanded, 3, padding=1, groups=expanded, bias=False), nn.BatchNorm2d(expanded)
+        )
+        self.se = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(expanded, 8, 1),
+            nn.ReLU(),
+            nn.Conv2d(8, expanded, 1),
+            nn.Hardsigmoid(),
+        )
+        self.project = nn.Sequential(nn.Conv2d(expanded, channels, 1, bias=False), nn.BatchNorm2d(channels))
+        self.act = nn.Hardswish()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act(self.expand(x))
+        y = self.act(self.depthwise(y))
+        y = y * self.se(y)
+        return x + self.project(y)
+
+
+def mobile_blocks(num_classes: int) -> nn.Module:
+    """Stem, two inverted-residual blocks with SE and HardSwish, global pool, classifier."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.Hardswish(),
+        _InvertedResidual(16, 48),
+        _InvertedResidual(16, 48),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, num_classes),
     )
 
 
