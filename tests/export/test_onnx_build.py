@@ -190,7 +190,8 @@ def test_a_classifier_brought_as_onnx_ships_with_the_classification_decoder(tmp_
     write_images(tmp_path / "samples", 8, seed=1)
     (tmp_path / "labels.txt").write_text("ok\nscratch\ndent\n")
     toml = (
-        '[model]\nname = "cls"\nversion = "1"\nonnx = "cls.onnx"\nlabels = "labels.txt"\n\n'
+        '[model]\nname = "cls"\nversion = "1"\nonnx = "cls.onnx"\nlabels = "labels.txt"\n'
+        'background_labels = ["ok"]\n\n'
         '[input]\nbatch_max = 4\n\n[preprocess]\ncolor_order = "rgb"\nresize_mode = "stretch"\n'
         "mean = [0.5, 0.5, 0.5]\nstd = [0.25, 0.25, 0.25]\n\n"
         '[samples]\ndir = "samples"\ncount = 8\ngolden_count = 4\n'
