@@ -12,6 +12,7 @@ name (stale caches silently change accuracy, ultralytics#16005).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -185,6 +186,13 @@ def ort_method(name: CalibrationMethodName) -> Any:
     return METHODS[name]
 
 
+def _beside(model_path: Path) -> Path | None:
+    """The augmented model goes next to the model when that folder is writable (export hands
+    us a file in its staging directory, removed whatever stops the export), else to $TMPDIR."""
+    folder = model_path.resolve().parent
+    return folder if os.access(folder, os.W_OK) else None
+
+
 def compute_ranges(
     model_path: Path,
     input_name: str,
@@ -216,7 +224,7 @@ def compute_ranges(
     ort.set_default_logger_severity(3)  # the augmented model's initializer notices are noise
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="lepton-calib.") as tmp,
+            tempfile.TemporaryDirectory(prefix="lepton-calib.", dir=_beside(model_path)) as tmp,
             library_output_contained(log, "onnxruntime calibrator"),
         ):
             calibrator = create_calibrator(

@@ -335,7 +335,9 @@ def _quantize_all(
     progress: StageProgress,
 ) -> _Quantized:
     plan = inputs.plan
-    with tempfile.TemporaryDirectory(prefix="lepton-int8.") as tmp:
+    # Inside the staging directory: whatever stops the export (a signal landing in the middle
+    # of a cleanup included), removing the staging directory removes this too.
+    with tempfile.TemporaryDirectory(prefix=".lepton-int8.", dir=stage) as tmp:
         progress.stage("quant_pre_process")
         prepared = prepare_for_quantization(fp32_path, Path(tmp) / "prepared.onnx")
         float_nodes = select_float_nodes(prepared.path, plan.quantize)
