@@ -477,7 +477,8 @@ def _daemon_pick_speed(
             continue
         progress.stage(f"speed {pick.path} at {threads} threads")
         at = plan.model_copy(update={"threads": threads})
-        result = _speed(stage / pick.path, config, inputs, fp32_path, (DAEMON_PICK_KEY, pick.path), at)
+        label = f"{pick.path} on ort-cpu int8"  # as measure_engine_speeds labels its rows
+        result = _speed(stage / pick.path, config, inputs, fp32_path, (DAEMON_PICK_KEY, label), at)
         ratios[threads] = result.ratio
         extra.append(result)
     slow = {t: r for t, r in ratios.items() if r < 1.0}
