@@ -18,10 +18,10 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
-    echo "bootstrap: installing lepton-line[cpu,dev] (editable) and the export side's dependencies into $VENV"
+    echo "bootstrap: installing lepton-line[cpu,openvino,dev] (editable) and the export side's dependencies into $VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet "$TORCH_PIN"
-    "$VENV/bin/python" -m pip install --quiet -e ".[cpu,dev]"
+    "$VENV/bin/python" -m pip install --quiet -e ".[cpu,openvino,dev]"
     # The export side runs from the checkout (lepton/export links to export/); its
     # distribution's dependencies come from its own pyproject, less the daemon it pins.
     "$VENV/bin/python" - <<'PY' | xargs "$VENV/bin/python" -m pip install --quiet
