@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -71,7 +72,10 @@ def test_each_defect_run_is_one_new_and_one_end(tmp_path: Path, broker: Broker) 
     assert events[0]["model"]["backend"] == engine["backend"] and events[0]["model"]["precision"] == "fp32"
     measured = {(c["backend"], c["outcome"]) for c in engine["candidates"]}
     assert {b for b, _ in measured} == {"openvino", "ort-cpu"}
-    assert {o for _, o in measured} == {"chosen", "slower"}
+    # with the openvino extra (bootstrap installs it) both run and one is slower; without it,
+    # OpenVINO is reported unavailable with its reason
+    other = "slower" if importlib.util.find_spec("openvino") else "unavailable"
+    assert {o for _, o in measured} == {"chosen", other}
     states = [json.loads(m.payload)["state"] for m in status]
     assert states[0] == "online" and states[-1] == "stopped"
     # stats are QoS 0 and a broker may drop them, so this run has one period, closed by the stop:
