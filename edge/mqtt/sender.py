@@ -6,6 +6,12 @@ It feeds paho only while connected and keeps at most ``window`` messages unackno
 paho retries only on reconnect (notes P8). PUBACK reason codes decide a refused row's fate:
 retried with back-off, or moved to the dead-letter table with an alarm; never dropped.
 
+Every copy of a row sent again stays tracked until its PUBACK: paho keeps a QoS 1 message
+until it is acknowledged (re-sending it on reconnect), so that PUBACK does come, late behind
+the copies queued before it, and any copy's PUBACK proves delivery. A row has at most
+``MAX_COPIES`` copies unacknowledged, which bounds this bookkeeping and paho's queue: a broker
+slower than ``stuck_after_s`` gets one more copy of each row, not one more every interval.
+
 A full disk does not stop it: a delivered row that cannot be deleted yet (SQLite needs
 space even to delete) is kept in memory, not sent again, and deleted once there is room.
 """
@@ -16,7 +22,7 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +41,8 @@ ALARM_REFUSING = "broker_refusing"
 PERMANENT = {0x90: "topic name invalid", 0x95: "packet too large", 0x99: "payload format invalid"}
 RETRYABLE = {0x87: "not authorized", 0x97: "quota exceeded", 0x91: "packet identifier in use"}
 MAX_BACKOFF_S = 300.0
+MAX_COPIES = 2
+"""Unacknowledged copies of one row: the first, and one sent again when it looked stuck."""
 
 
 @dataclass
@@ -178,15 +186,18 @@ class OutboxSender:
             self._seen_connects = self._link.connects
             for entry in self._in_flight.values():
                 entry.sent_mono = now
-        for mid, entry in list(self._in_flight.items()):
+        # A superseded copy is never dropped here: its PUBACK is still coming (paho keeps the
+        # message until then), and under load it comes after any deadline we would pick. Dropping
+        # them after 10 x stuck_after_s ignored every PUBACK once the round trip grew past it, so
+        # rows were sent again and again and never deleted.
+        copies = Counter(e.row_id for e in self._in_flight.values())
+        for entry in self._in_flight.values():
             age_s = now - entry.sent_mono
-            if entry.superseded:
-                if age_s > 10 * self._config.stuck_after_s:
-                    del self._in_flight[mid]  # its PUBACK is not coming; bound the bookkeeping
-            elif age_s > self._config.stuck_after_s:
-                log.warning("outbox row %d unacknowledged for %.0f s; sending it again", entry.row_id, age_s)
-                entry.superseded = True
-                self.resent_stuck += 1
+            if entry.superseded or age_s <= self._config.stuck_after_s or copies[entry.row_id] >= MAX_COPIES:
+                continue
+            log.warning("outbox row %d unacknowledged for %.0f s; sending it again", entry.row_id, age_s)
+            entry.superseded = True
+            self.resent_stuck += 1
 
     def _payload(self, row: OutboxRow) -> bytes | None:
         if row.payload_file is None:
@@ -217,4 +228,4 @@ class OutboxSender:
             self._in_flight[mid] = _InFlight(row.row_id, row.message_key, time.monotonic())
 
 
-__all__ = ["ALARM_REFUSING", "OutboxSender"]
+__all__ = ["ALARM_REFUSING", "MAX_COPIES", "OutboxSender"]

@@ -13,7 +13,7 @@ from lepton.edge.config.models import MqttConfig, OutboxConfig, SnapshotConfig
 from lepton.edge.events.schema import Finding
 from lepton.edge.events.snapshots import SnapshotStore
 from lepton.edge.mqtt.link import Ack, MqttLink
-from lepton.edge.mqtt.sender import ALARM_REFUSING, OutboxSender
+from lepton.edge.mqtt.sender import ALARM_REFUSING, MAX_COPIES, OutboxSender
 from lepton.edge.outbox.store import ALARM_DEAD_LETTER, NewMessage, Outbox
 from tests.support.mosquitto import Broker
 from tests.support.subscriber import Subscriber
@@ -63,13 +63,39 @@ def test_rows_stuck_in_flight_are_sent_again_and_delivered_once_acked(tmp_path: 
         while outbox.depth()[0] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert outbox.depth()[0] == 0
-        received = {m.payload for m in sub.wait_for("/events", 50)}
+        # Copies sent again arrive too, so 50 messages can come before every row has: wait for
+        # each distinct row (the broker acknowledges before it forwards to the subscriber).
+        expected = {str(i).encode() for i in range(50)}
+        deadline = time.monotonic() + 30
+        while not expected <= {m.payload for m in sub.on_topic("/events")} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        received = {m.payload for m in sub.on_topic("/events")}
     finally:
         sender.stop()
         link.stop("t/status", b"stopped")
         sub.close()
-    assert received == {str(i).encode() for i in range(50)}
+    assert received == expected
     assert sender.resent_stuck > 0
+    outbox.close()
+
+
+def test_a_copy_acknowledged_long_after_its_row_was_sent_again_still_deletes_the_row(tmp_path: Path) -> None:
+    # Under load a PUBACK comes after any deadline: the sender used to forget a superseded copy
+    # after 10 x stuck_after_s, ignore its PUBACK, and send the row again and again.
+    outbox, link, sender, _alarms = _parts(tmp_path, 1, OutboxConfig(stuck_after_s=0.001))
+    _commit(outbox, 1)
+    sender._feed()  # offline: paho keeps the QoS 1 message, as it does while connected
+    (first,) = sender._in_flight
+    time.sleep(0.01)
+    sender._requeue_stuck()
+    sender._feed()
+    time.sleep(0.05)  # far past 10 x stuck_after_s
+    sender._requeue_stuck()
+    sender._feed()
+    assert sender.resent_stuck == 1 and len(sender._in_flight) == MAX_COPIES  # a second copy, no more
+    link.acks.put(Ack(first, 0, "Success"))
+    sender._process_acks()
+    assert outbox.depth()[0] == 0 and not sender._in_flight
     outbox.close()
 
 
