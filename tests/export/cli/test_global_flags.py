@@ -34,3 +34,11 @@ def test_export_version_names_lepton_and_the_toolchain(argv: list[str]) -> None:
     result = subprocess.run([str(BIN / "lepton-export"), *argv], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"lepton-export {__version__} (torch ")
+
+
+def test_the_launcher_without_the_export_side_uses_the_usage_exit_code() -> None:
+    # lepton/export_launcher.py cannot import lepton.export (that is its point), so it keeps a copy
+    from lepton.export.errors import USAGE_EXIT_CODE
+    from lepton.export_launcher import USAGE_EXIT_CODE as LAUNCHER_USAGE_EXIT_CODE
+
+    assert LAUNCHER_USAGE_EXIT_CODE == USAGE_EXIT_CODE == 2
