@@ -15,8 +15,6 @@ PACKAGES = ("lepton.systemd", "lepton.schemas")
 
 CONFIG_EXAMPLE = "config.example.toml"
 UNIT = "lepton-edge.service"
-BROKER_CONFIG = "mosquitto-lepton.conf"
-CONFIG_SCHEMA = "lepton-edge.config.schema.json"
 
 
 def shipped_files() -> dict[str, Path]:
@@ -40,9 +38,7 @@ def config_example_hint() -> str:
 
 
 __all__ = [
-    "BROKER_CONFIG",
     "CONFIG_EXAMPLE",
-    "CONFIG_SCHEMA",
     "PACKAGES",
     "UNIT",
     "config_example_hint",
