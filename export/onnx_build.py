@@ -30,10 +30,12 @@ from lepton.edge.engines.base import Outputs
 from lepton.edge.preprocess import Tensor, preprocess_batch
 from lepton.export.config import ExportConfig
 from lepton.export.errors import UsageError
+from lepton.export.int8_core import Int8Job
 from lepton.export.onnx_gates import HeldOut, Models, anomaly_scores, find_held_out
-from lepton.export.onnx_int8 import OnnxInt8Build, OnnxInt8Inputs, build_onnx_int8, read_onnx_int8_inputs
+from lepton.export.onnx_int8 import OnnxInt8Build, build_onnx_int8, read_onnx_int8_inputs
 from lepton.export.ort_cpu import OrtCpuModel
 from lepton.export.pipeline import BuildResult
+from lepton.export.progress import StageProgress
 from lepton.export.stages.anomaly_metrics import best_f1_threshold
 from lepton.export.stages.bundle import (
     FP32_MODEL,
@@ -101,15 +103,19 @@ def build_onnx_bundle(config: ExportConfig, out_dir: Path, progress: bool = True
         task.names,
         len(frames),
     )
-    with staged_directory(out_dir) as stage:
-        warnings = _build_in(
-            stage, config, labels, task, (batch, [f.shape[:2] for f in frames]), held, int8_inputs, progress
+    with StageProgress(progress) as stages, staged_directory(out_dir) as stage:
+        warnings, skipped = _build_in(
+            stage, config, labels, task, (batch, [f.shape[:2] for f in frames]), held, int8_inputs, stages
         )
         verify_bundle(stage)
     manifest = verify_bundle(out_dir)
     log.info("bundle %s written and verified", out_dir)
     return BuildResult(
-        bundle_dir=out_dir, manifest=manifest, elapsed_s=time.monotonic() - started, warnings=warnings
+        bundle_dir=out_dir,
+        manifest=manifest,
+        elapsed_s=time.monotonic() - started,
+        warnings=warnings,
+        skipped_gates=skipped,
     )
 
 
@@ -120,9 +126,9 @@ def _build_in(
     task: TaskOutputs,
     samples: tuple[Tensor, list[tuple[int, int]]],
     held: HeldOut,
-    int8_inputs: OnnxInt8Inputs | None,
-    progress: bool,
-) -> tuple[str, ...]:
+    int8_inputs: Int8Job | None,
+    progress: StageProgress,
+) -> tuple[tuple[str, ...], dict[str, str]]:
     assert config.model.onnx is not None
     spec = config.input.spec()
     graph = import_onnx(config.model.onnx, stage / FP32_MODEL, task.names, spec)
@@ -143,7 +149,8 @@ def _build_in(
         int8 = build_onnx_int8(
             stage, config, int8_inputs, draft, held, (graph.path, fp32_run, checks), progress
         )
-        golden = _golden_outputs(stage, golden, "int8", int8.golden_runner, config)
+        for key, runner in int8.golden_runners:
+            golden = _golden_outputs(stage, golden, key, runner, config)
         models += int8.models
         checks += int8.checks
     report = _write_report(stage, config, graph, held, int8)
@@ -160,13 +167,14 @@ def _build_in(
             checks=checks,
             calibration_files=int8.calibration_files if int8 else (),
             calibration=int8.manifest_calibration if int8 else None,
+            speed=int8.speed if int8 else (),
             outputs=task.outputs,
             decoder=task.decoder,
             score_min=task.score_min,
             input_spec=spec,
         ),
     )
-    return int8.warnings if int8 else ()
+    return (int8.warnings, int8.skipped) if int8 else ((), {})
 
 
 def _decode_samples(

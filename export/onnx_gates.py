@@ -23,7 +23,7 @@ import numpy.typing as npt
 from lepton.edge.bundle.manifest import CheckResult, InputSpec, Manifest, PreprocessSpec
 from lepton.edge.decoders.findings import FrameFindings
 from lepton.export.config import ExportConfig
-from lepton.export.errors import AccuracyFailed
+from lepton.export.errors import AccuracyFailed, UsageError
 from lepton.export.stages.anomaly_metrics import AnomalyAccuracy, auroc_f1
 from lepton.export.stages.detection_metrics import (
     VALIDATION_SCORE_MIN,
@@ -53,7 +53,14 @@ class HeldOut:
 
 
 def find_held_out(config: ExportConfig, samples: Sequence[Path]) -> HeldOut:
+    """The labelled held-out set of the task, else the sample images with FP32 as the judge."""
     det, anomaly = config.detection, config.anomaly
+    table = {"detection": det and det.evaluation, "anomaly": anomaly and anomaly.evaluation}
+    if config.skip_evaluation and table.get(config.model.task) is not None:
+        raise UsageError(
+            f"evaluation = false and a [{config.model.task}.evaluation] table: keep one (the table "
+            "gates INT8 on held-out labels, evaluation = false exports without labelled data)"
+        )
     if config.model.task == "detection" and det is not None and det.evaluation is not None:
         images = list_images(det.evaluation.images, "detection.evaluation.images")
         return HeldOut(tuple(images), "labels", label_dir=det.evaluation.labels)

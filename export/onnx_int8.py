@@ -1,40 +1,42 @@
 """The INT8 half of a model brought as ONNX (``onnx_build.py``), when ``[calibration]`` is set.
 
-    inputs  (before anything is written) calibration candidates, refused if any is a
-            held-out image → seeded draw → decoded, preprocessed by edge.preprocess
-    build   quant_pre_process → nodes kept in float: quantize.exclude_nodes (detection
-            head decode, DFL, NMS by name), the first and last Conv, and for detection and
-            anomaly models the decode tail (every node after the last Conv/Gemm/MatMul:
-            box decoding, sigmoid scores, score maps) → ranges → Q/DQ (model.int8.onnx,
-            TensorRT-valid) → Q/DQ checks → the task's accuracy gate (exit 5) → speed
+    inputs  the calibration set, disjoint from the held-out images (``int8_core``), its batch
+            fitted to the graph's
+    build   every INT8 file made and checked (``int8_core.quantize_all``) with, for detection
+            and anomaly models, the decode tail kept in float (every node after the last
+            Conv/Gemm/MatMul: box decoding, sigmoid scores, score maps; quantize.exclude_nodes
+            keeps DFL and NMS by name) → the task's accuracy gate on each file (exit 5) →
+            speed and what ships (``int8_core.time_and_ship``)
 
-Kept apart from ``int8.py``, whose gates read class logits: these read boxes and scores.
+This module holds what judges boxes and scores (through the daemon's decoder); the steps a
+PyTorch export shares are in ``int8_core.py``. Without labelled data (no evaluation table,
+or ``evaluation = false``) INT8 is judged against FP32's own outputs, and the labelled gate
+that did not run is named in the report and ``--json``.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import onnx
 
-from lepton.calibration.config import CalibrationConfig
-from lepton.calibration.index import write_index
-from lepton.calibration.ranges import RangeComputationError, compute_ranges
-from lepton.calibration.sampling import (
-    CalibrationSet,
-    check_disjoint,
-    draw_samples,
-    find_candidates,
-    load_calibration_set,
-)
 from lepton.edge.bundle.manifest import CalibrationInfo, CheckResult, Manifest
-from lepton.export.config import ExportConfig, QuantizeConfig, SpeedConfig
-from lepton.export.errors import GateFailed, SpeedFailed
-from lepton.export.int8 import INDEX_FILE, RANGES_FILE
+from lepton.edge.engines.base import Outputs
+from lepton.edge.preprocess import Tensor
+from lepton.export.config import ExportConfig
+from lepton.export.int8_core import (
+    INDEX_FILE,
+    RANGES_FILE,
+    Int8Job,
+    Int8Source,
+    draw_calibration,
+    golden_key,
+    manifest_calibration,
+    quantize_all,
+    time_and_ship,
+)
 from lepton.export.onnx_gates import (
     HeldOut,
     Models,
@@ -45,57 +47,34 @@ from lepton.export.onnx_gates import (
     raise_if_failed,
 )
 from lepton.export.ort_cpu import OrtCpuModel
+from lepton.export.progress import StageProgress
 from lepton.export.stages.bundle import ModelFile
-from lepton.export.stages.qdq_checks import check_qdq, graph_outputs_of
-from lepton.export.stages.quantize import (
-    INT8_MODEL,
-    PORTABLE,
-    FloatNodes,
-    QuantizeRequest,
-    check_op_types,
-    prepare_for_quantization,
-    quantize,
-    select_float_nodes,
-)
-from lepton.export.stages.speed import measure_speed
-from lepton.export.stages.task_eval import RunNamed, hashes_of, usage_errors
-from lepton.export.stages.toolchain import read_cpu_flags
+from lepton.export.stages.quantize import INT8_MODEL, QuantRecipe
+from lepton.export.stages.speed import SpeedResult
+from lepton.export.stages.task_eval import RunNamed, hashes_of
 from lepton.export.task_config import AnomalyConfig, DetectionConfig
 
 log = logging.getLogger(__name__)
 
 DECODE_TAIL = "(decode tail: after the last Conv/Gemm/MatMul)"
 _COMPUTE = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+_LABELLED_METRIC = {
+    "detection": "mAP@0.5 and mAP@0.5:0.95 drop",
+    "anomaly": "AUROC and F1 drop",
+    "classification": "top-1 accuracy drop",
+}
 
 
-@dataclass(frozen=True)
-class OnnxInt8Inputs:
-    calibration: CalibrationConfig
-    quantize: QuantizeConfig
-    speed: SpeedConfig
-    data: CalibrationSet
-
-
-def read_onnx_int8_inputs(config: ExportConfig, held: HeldOut, progress: bool) -> OnnxInt8Inputs | None:
+def read_onnx_int8_inputs(config: ExportConfig, held: HeldOut, progress: bool) -> Int8Job | None:
     """The calibration set, disjoint from the held-out images; None without ``[calibration]``."""
-    if config.calibration is None:
-        return None
-    assert config.quantize is not None and config.speed is not None  # defaulted with [calibration]
-    check_op_types(config.quantize)
     held_out = hashes_of(held.paths) if held.judge == "labels" else {}
-    with usage_errors():
-        candidates = find_candidates(config.calibration)
-        check_disjoint(candidates, held_out, f"[{config.model.task}.evaluation]")
-        chosen = draw_samples(candidates, config.calibration)
-        data = load_calibration_set(
-            candidates, chosen, config.calibration, (config.preprocess, config.input.spec()), progress
-        )
-    calibration = config.calibration
-    if calibration.batch > config.input.batch_max:  # e.g. Ultralytics' default export: static batch 1
-        log.info("calibration.batch %d > the graph's batch %d: calibrating %d at a time",
-                 calibration.batch, config.input.batch_max, config.input.batch_max)  # fmt: skip
-        calibration = calibration.model_copy(update={"batch": config.input.batch_max})
-    return OnnxInt8Inputs(calibration, config.quantize, config.speed, data)
+    job = draw_calibration(config, held_out, f"[{config.model.task}.evaluation]", progress)
+    if job is None or job.calibration.batch <= config.input.batch_max:
+        return job
+    # e.g. Ultralytics' default export: static batch 1
+    log.info("calibration.batch %d > the graph's batch %d: calibrating %d at a time",
+             job.calibration.batch, config.input.batch_max, config.input.batch_max)  # fmt: skip
+    return replace(job, calibration=job.calibration.model_copy(update={"batch": config.input.batch_max}))
 
 
 def decode_tail(path: Path) -> tuple[str, ...]:
@@ -122,94 +101,101 @@ def decode_tail(path: Path) -> tuple[str, ...]:
 class OnnxInt8Build:
     models: tuple[ModelFile, ...]
     checks: tuple[CheckResult, ...]
-    golden_runner: RunNamed
+    speed: tuple[SpeedResult, ...]
+    """For ``build.json``, as a PyTorch export's."""
+    golden_runners: tuple[tuple[str, RunNamed], ...]
+    """(golden key, runner): "int8" for the general file, the path of each backend-specific one."""
     calibration_files: tuple[str, ...]
     manifest_calibration: CalibrationInfo
     report: dict[str, object]
     warnings: tuple[str, ...]
+    skipped: dict[str, str]
+    """Gates that did not run (gate → why): the labelled one, without labelled data."""
 
 
 def build_onnx_int8(
     stage: Path,
     config: ExportConfig,
-    inputs: OnnxInt8Inputs,
+    job: Int8Job,
     draft: Manifest,
     held: HeldOut,
     fp32: tuple[Path, RunNamed, tuple[CheckResult, ...]],
-    progress: bool,
+    progress: StageProgress,
 ) -> OnnxInt8Build:
+    """Quantize, check and gate every INT8 file in ``stage``; raise on the first failed gate."""
     fp32_path, fp32_run, fp32_checks = fp32
+    tail = draft.decoder.kind != "classification"
+    source = Int8Source(fp32_path, draft.decoder.output, extra_float=_decode_tail_in_float if tail else None)
+    quantized = quantize_all(stage, config, job, source, fp32_checks, progress)
+    checks = quantized.checks(job)
     names = tuple(o.name for o in draft.outputs)
-    with tempfile.TemporaryDirectory(prefix="lepton-int8.") as tmp:
-        prepared = prepare_for_quantization(fp32_path, Path(tmp) / "prepared.onnx")
-        float_nodes = select_float_nodes(prepared.path, inputs.quantize)
-        if draft.decoder.kind != "classification":
-            float_nodes = replace(
-                float_nodes, matched={**float_nodes.matched, DECODE_TAIL: decode_tail(prepared.path)}
-            )
-        try:
-            ranges = compute_ranges(
-                prepared.path,
-                config.input.name,
-                inputs.data.tensor,
-                inputs.calibration,
-                stage / RANGES_FILE,
-                progress,
-            )
-        except RangeComputationError as err:
-            raise GateFailed(
-                f"calibration: onnxruntime's {inputs.calibration.method} calibrator failed on "
-                f"{fp32_path.name} ({err}); try calibration.method = 'minmax', or report it",
-                checks=fp32_checks,
-            ) from err
-        write_index(stage / INDEX_FILE, inputs.data.index)
-        request = QuantizeRequest(
-            prepared.path, ranges.path, inputs.calibration.method, inputs.quantize, float_nodes
+    runs = {
+        r.key: _named_runner(stage / r.path, config, draft.decoder.output, names) for r in quantized.recipes
+    }
+    details: dict[str, object] = {}
+    for recipe in quantized.recipes:
+        progress.stage(f"accuracy of {recipe.path}")
+        models = Models(
+            fp32_run,
+            runs[recipe.key],
+            recipe.path,
+            config.input.batch_max,
+            (config.preprocess, config.input.spec()),
         )
-        quantize(request, PORTABLE, stage / INT8_MODEL)
-        try:
-            qdq = check_qdq(stage / INT8_MODEL, PORTABLE, graph_outputs_of(prepared.path, float_nodes.nodes))
-        except GateFailed as err:
-            raise GateFailed(str(err), checks=fp32_checks + err.checks) from err
-    log.info("quantized %s; %d node(s) kept in float", INT8_MODEL, len(float_nodes.nodes))
-    int8 = OrtCpuModel.load(stage / INT8_MODEL, config.input.name, draft.decoder.output)
-
-    def int8_run(batch: np.ndarray) -> dict[str, np.ndarray]:
-        return int8.run_named(batch, names)
-
-    models = Models(
-        fp32_run, int8_run, INT8_MODEL, config.input.batch_max, (config.preprocess, config.input.spec())
-    )
-    checks = (*fp32_checks, _calibration_check(inputs), qdq.as_check())
-    accuracy, failure, details = _accuracy(config, draft, held, models)
-    checks += (accuracy,)
-    raise_if_failed(accuracy, failure, checks)
-    speed = measure_speed(
-        (fp32_path, stage / INT8_MODEL), (config.input.name, draft.decoder.output),
-        inputs.data.tensor[np.arange(inputs.speed.batch or config.input.batch_opt) % len(inputs.data.tensor)],
-        inputs.speed, (PORTABLE.key, INT8_MODEL), read_cpu_flags(),
-    )  # fmt: skip
-    checks += (speed.as_check(),)
-    if not speed.passed:
-        raise SpeedFailed(
-            f"speed gate: {INT8_MODEL} runs at {speed.ratio:.2f}x FP32 on ORT CPU, below speed.fail_below = "
-            f"{speed.fail_below}; ship FP32 for this target (--no-int8) or remove speed.fail_below",
-            checks=checks,
-        )
+        check, failure, details[recipe.path] = _accuracy(config, draft, held, models)
+        checks += (check.model_copy(update={"name": f"accuracy_{recipe.key}"}),)
+        raise_if_failed(checks[-1], failure, fp32_checks + checks)
+    shipped = time_and_ship(stage, config, job, source, fp32_checks + checks, progress)
+    skipped = _skipped(config, draft, held, shipped.recipes)
     return OnnxInt8Build(
-        models=(ModelFile(INT8_MODEL, "int8", _opset(stage / INT8_MODEL)),),
-        checks=checks[len(fp32_checks) :],
-        golden_runner=int8_run,
+        models=shipped.models(_opset(stage / INT8_MODEL)),
+        checks=shipped.kept_checks(checks, quantized),
+        speed=shipped.speed,
+        golden_runners=tuple((golden_key(r), runs[r.key]) for r in shipped.recipes),
         calibration_files=(RANGES_FILE, INDEX_FILE),
-        manifest_calibration=_manifest_calibration(inputs, float_nodes),
+        manifest_calibration=manifest_calibration(job, quantized.float_nodes),
         report={
-            "accuracy": details,
-            "qdq": qdq.model_dump(mode="json"),
-            "speed": speed.model_dump(mode="json"),
-            "float_nodes": list(float_nodes.nodes),
+            "accuracy": {r.path: details[r.path] for r in shipped.recipes},
+            "qdq": [g.model_dump(mode="json") for g in quantized.graphs],
+            "float_nodes": list(quantized.float_nodes.nodes),
+            "skipped_gates": skipped,
         },
-        warnings=(speed.warning,) if speed.warning else (),
+        warnings=shipped.warnings,
+        skipped=skipped,
     )
+
+
+def _decode_tail_in_float(prepared: Path) -> dict[str, tuple[str, ...]]:
+    return {DECODE_TAIL: decode_tail(prepared)}
+
+
+def _named_runner(path: Path, config: ExportConfig, output: str, names: tuple[str, ...]) -> RunNamed:
+    model = OrtCpuModel.load(path, config.input.name, output)
+
+    def run(batch: Tensor) -> Outputs:
+        return model.run_named(batch, names)
+
+    return run
+
+
+def _skipped(
+    config: ExportConfig, draft: Manifest, held: HeldOut, recipes: tuple[QuantRecipe, ...]
+) -> dict[str, str]:
+    """The labelled gate, named as not run when INT8 was judged against FP32 alone."""
+    if held.judge == "labels":
+        return {}
+    task = draft.decoder.kind
+    if config.skip_evaluation:
+        why = "evaluation = false: no labelled data"
+    elif task == "classification":
+        why = "a classifier brought as ONNX is not judged on labels ([evaluation] is not read)"
+    else:
+        why = f"no [{task}.evaluation] table: no labelled data"
+    return {
+        f"accuracy_{r.key}_labelled": f"{why}, so no held-out {_LABELLED_METRIC[task]} gate "
+        f"(accuracy_{r.key} judged {r.path} against FP32's own outputs on the [samples] images)"
+        for r in recipes
+    }
 
 
 def _accuracy(
@@ -223,7 +209,9 @@ def _accuracy(
         return accuracy_check(ano), ano.failure(), ano.model_dump(mode="json")
     minimum = config.int8_parity.top1_agreement_min if config.int8_parity else 0.97
     check = gate_top1(held, draft.decoder.output, minimum, models)
-    failure = f"{INT8_MODEL}: top-1 agreement with FP32 {check.measured['top1_agreement']:.3f} < {minimum}"
+    failure = (
+        f"{models.artifact}: top-1 agreement with FP32 {check.measured['top1_agreement']:.3f} < {minimum}"
+    )
     return check, failure, check.model_dump(mode="json")
 
 
@@ -232,37 +220,9 @@ def _opset(path: Path) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def _calibration_check(inputs: OnnxInt8Inputs) -> CheckResult:
-    index = inputs.data.index
-    return CheckResult(
-        name="calibration",
-        passed=True,
-        measured={"samples": float(len(index.samples)), "available": float(index.available)},
-        detail=f"seeded draw (seed {index.seed}) preprocessed by edge.preprocess; "
-        f"index sha256 {index.samples_sha256}",
-    )
-
-
-def _manifest_calibration(inputs: OnnxInt8Inputs, float_nodes: FloatNodes) -> CalibrationInfo:
-    c = inputs.calibration
-    return CalibrationInfo(
-        n=len(inputs.data.index.samples),
-        batch=c.batch,
-        method=c.method,
-        seed=c.seed,
-        index_sha256=inputs.data.index.samples_sha256,
-        index_file=INDEX_FILE,
-        ranges_file=RANGES_FILE,
-        excluded_patterns=float_nodes.patterns,
-        float_nodes=float_nodes.nodes,
-        allow_small=c.allow_small,
-    )
-
-
 __all__ = [
     "DECODE_TAIL",
     "OnnxInt8Build",
-    "OnnxInt8Inputs",
     "build_onnx_int8",
     "decode_tail",
     "read_onnx_int8_inputs",

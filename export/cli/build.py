@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             f"{result.elapsed_s:.1f} s)"
         )
     stream = sys.stderr if args.json else sys.stdout
-    skipped += tuple(f"{gate} skipped (evaluation = false)" for gate in result.skipped_gates)
+    skipped += tuple(f"{gate} skipped (no labelled data)" for gate in result.skipped_gates)
     line = verdict_line(checks, glyphs_for(stream), skipped=skipped, bundle=result.bundle_dir)
     print(line, file=stream, flush=True)
     return 0

@@ -27,7 +27,8 @@ GOLDEN_TOLERANCES: dict[str, GoldenTolerance] = {
 
 
 def golden_outputs_name(key: str) -> str:
-    return f"golden/outputs.{key}.npz"
+    """A precision (``int8``) or a file's path (``model.int8.cpu.onnx`` → ``outputs.int8.cpu.npz``)."""
+    return f"golden/outputs.{key.removeprefix('model.').removesuffix('.onnx')}.npz"
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def write_golden_outputs(
     with np.load(bundle_dir / golden.inputs) as stored:
         inputs = np.asarray(stored[input_name], dtype=np.float32)
     outputs = np.concatenate([run(inputs[i : i + batch_max]) for i in range(0, len(inputs), batch_max)])
-    rel = golden_outputs_name(key.removeprefix("model.").removesuffix(".onnx"))
+    rel = golden_outputs_name(key)
     arrays: dict[str, Any] = {output_name: outputs}
     np.savez(bundle_dir / rel, **arrays)
     return GoldenSet(inputs=golden.inputs, outputs={**golden.outputs, key: rel}, count=golden.count)

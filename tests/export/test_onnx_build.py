@@ -57,12 +57,12 @@ def write_images(folder: Path, count: int, seed: int, labels: Path | None = None
             (labels / f"img{seed}_{i:03d}.txt").write_text("\n".join(lines) + "\n")
 
 
-def run_build(root: Path, toml: str) -> subprocess.CompletedProcess[str]:
+def run_build(root: Path, toml: str, *flags: str) -> subprocess.CompletedProcess[str]:
     (root / "export.toml").write_text(toml)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [str(lepton_export_script()), "build", "--config", str(root / "export.toml"),
-         "--out", str(root / "bundle"), "--json", "--no-progress"],
+         "--out", str(root / "bundle"), "--json", "--no-progress", *flags],
         capture_output=True, text=True, env=env, timeout=600, check=False,
     )  # fmt: skip
 
@@ -109,7 +109,7 @@ def decode_golden(bundle: Path, manifest: Manifest, key: str) -> list[FrameFindi
     return [f for f in found if isinstance(f, FrameFindings)]
 
 
-def test_ultralytics_onnx_with_labels_ships_fp32_and_int8_gated_on_map(yolo_project: Path) -> None:
+def test_ultralytics_onnx_with_labels_ships_fp32_and_both_int8_files_gated_on_map(yolo_project: Path) -> None:
     extra = '[detection.evaluation]\nimages = "val/images"\nlabels = "val/labels"\n'
     proc = run_build(yolo_project, DETECTION_TOML.format(extra_model="", extra=extra))
     assert proc.returncode == 0, proc.stderr
@@ -128,32 +128,44 @@ def test_ultralytics_onnx_with_labels_ships_fp32_and_int8_gated_on_map(yolo_proj
         300,
     )
     assert manifest.outputs[0].semantics == "detections_raw"
-    assert {a.path for a in manifest.artifacts if a.role == "model"} == {"model.fp32.onnx", "model.int8.onnx"}
-    # the accuracy gate: mAP by pycocotools on the held-out YOLO labels, FP32 and INT8
-    accuracy = next(c for c in manifest.checks if c.name == "accuracy_int8")
-    assert accuracy.passed and "held-out labels" in accuracy.detail
-    assert accuracy.measured["map50_fp32"] == pytest.approx(1.0)
-    assert accuracy.measured["map_fp32"] == pytest.approx(1.0)
-    assert accuracy.measured["map50_drop_pt"] <= 2.0
-    assert summary["gates"]["accuracy_int8"] is True
+    models = {a.path: a for a in manifest.artifacts if a.role == "model"}
+    assert set(models) == {"model.fp32.onnx", "model.int8.onnx", "model.int8.cpu.onnx"}
+    # the ORT CPU file (U8S8) as a PyTorch export ships it: made for ort-cpu, gated, smoke-tested
+    assert models["model.int8.cpu.onnx"].backends == ("ort-cpu",)
+    assert manifest.model_artifact("int8", "ort-cpu") == models["model.int8.cpu.onnx"]
+    assert manifest.golden is not None and set(manifest.golden.outputs) == {
+        "fp32",
+        "int8",
+        "model.int8.cpu.onnx",
+    }
+    # the accuracy gate: mAP by pycocotools on the held-out YOLO labels, FP32 and each INT8 file
+    for key in ("int8", "int8_cpu"):
+        accuracy = next(c for c in manifest.checks if c.name == f"accuracy_{key}")
+        assert accuracy.passed and "held-out labels" in accuracy.detail
+        assert accuracy.measured["map50_fp32"] == pytest.approx(1.0)
+        assert accuracy.measured["map_fp32"] == pytest.approx(1.0)
+        assert accuracy.measured["map50_drop_pt"] <= 2.0
+        assert summary["gates"][f"accuracy_{key}"] is True and summary["gates"][f"graph_{key}"] is True
+    assert summary["skipped_gates"] == {}
+    assert "speed_int8_cpu" in summary["gates"]
     # the head's decoding stayed in float: scores and pixel boxes never pass a Q/DQ pair
     assert manifest.calibration is not None
     float_nodes = manifest.calibration.float_nodes
     assert any("Sigmoid" in n for n in float_nodes) and any("dfl" in n for n in float_nodes)
-    int8 = onnx.load(str(yolo_project / "bundle" / "model.int8.onnx"))
-    producers = {o: n.op_type for n in int8.graph.node for o in n.output}
-    consumers = {i: n.op_type for n in int8.graph.node for i in n.input}
-    sigmoid = next(n for n in int8.graph.node if n.op_type == "Sigmoid")
-    assert consumers[sigmoid.output[0]] != "QuantizeLinear"
-    assert producers[int8.graph.output[0].name] == "Concat"
-    dfl = next(n for n in int8.graph.node if n.op_type == "Conv" and "dfl" in n.name)
-    assert dfl.input[1] == "model.1.dfl.conv.weight"  # a float initializer: its arange weights stay exact
+    for path in ("model.int8.onnx", "model.int8.cpu.onnx"):
+        int8 = onnx.load(str(yolo_project / "bundle" / path))
+        producers = {o: n.op_type for n in int8.graph.node for o in n.output}
+        consumers = {i: n.op_type for n in int8.graph.node for i in n.input}
+        sigmoid = next(n for n in int8.graph.node if n.op_type == "Sigmoid")
+        assert consumers[sigmoid.output[0]] != "QuantizeLinear"
+        assert producers[int8.graph.output[0].name] == "Concat"
+        dfl = next(n for n in int8.graph.node if n.op_type == "Conv" and "dfl" in n.name)
+        assert dfl.input[1] == "model.1.dfl.conv.weight"  # a float initializer: its arange weights stay exact
     # the daemon's decoder reads the golden outputs: the squares of the first sample image
-    fp32, q8 = (
-        decode_golden(yolo_project / "bundle", manifest, "fp32"),
-        decode_golden(yolo_project / "bundle", manifest, "int8"),
-    )
-    assert [len(f.detections) for f in fp32] == [len(f.detections) for f in q8]
+    fp32 = decode_golden(yolo_project / "bundle", manifest, "fp32")
+    for key in ("int8", "model.int8.cpu.onnx"):
+        q8 = decode_golden(yolo_project / "bundle", manifest, key)
+        assert [len(f.detections) for f in fp32] == [len(f.detections) for f in q8]
     assert all(d.score > 0.9 for f in fp32 for d in f.detections)
 
 
@@ -182,21 +194,26 @@ def test_end_to_end_yolo_onnx_reads_its_layout_from_the_metadata(tmp_path: Path)
     assert any(f.detections for f in found)
 
 
-def test_a_classifier_brought_as_onnx_ships_with_the_classification_decoder(tmp_path: Path) -> None:
+def classifier_project(root: Path) -> str:
+    """A small classifier written as ONNX, its labels and sample images; returns its TOML."""
+    torch.manual_seed(0)
     classifier = torch.nn.Sequential(
         torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3)
     )
-    export_model(classifier, tmp_path / "cls.onnx", ["logits"], "image", 32, dynamic=True)
-    write_images(tmp_path / "samples", 8, seed=1)
-    (tmp_path / "labels.txt").write_text("ok\nscratch\ndent\n")
-    toml = (
+    export_model(classifier, root / "cls.onnx", ["logits"], "image", 32, dynamic=True)
+    write_images(root / "samples", 8, seed=1)
+    (root / "labels.txt").write_text("ok\nscratch\ndent\n")
+    return (
         '[model]\nname = "cls"\nversion = "1"\nonnx = "cls.onnx"\nlabels = "labels.txt"\n'
         'background_labels = ["ok"]\n\n'
         '[input]\nbatch_max = 4\n\n[preprocess]\ncolor_order = "rgb"\nresize_mode = "stretch"\n'
         "mean = [0.5, 0.5, 0.5]\nstd = [0.25, 0.25, 0.25]\n\n"
         '[samples]\ndir = "samples"\ncount = 8\ngolden_count = 4\n'
     )
-    proc = run_build(tmp_path, toml)
+
+
+def test_a_classifier_brought_as_onnx_ships_with_the_classification_decoder(tmp_path: Path) -> None:
+    proc = run_build(tmp_path, classifier_project(tmp_path))
     assert proc.returncode == 0, proc.stderr
     manifest = verify_bundle(tmp_path / "bundle")
     assert (manifest.model.task, manifest.decoder.kind, manifest.decoder.output) == (
@@ -204,6 +221,40 @@ def test_a_classifier_brought_as_onnx_ships_with_the_classification_decoder(tmp_
     ) * 2 + ("logits",)
     assert (manifest.input.name, manifest.input.height, manifest.input.batch_max) == ("image", 32, 4)
     assert manifest.decoder.background_labels == ("ok",)
+
+
+def test_a_classifier_brought_as_onnx_exports_int8_without_labelled_data_naming_the_skipped_gate(
+    tmp_path: Path,
+) -> None:
+    toml = classifier_project(tmp_path) + (
+        '\n[calibration]\nimages = ["calib"]\ncount = 16\nallow_small = true\nmethod = "minmax"\n'
+        "\n[speed]\nduration_s = 0.2\n"
+    )
+    write_images(tmp_path / "calib", 16, seed=2)
+    # without [evaluation] INT8 needs --no-evaluation; with it, no labelled data is needed
+    assert run_build(tmp_path, toml).returncode == 2
+    proc = run_build(tmp_path, toml, "--no-evaluation")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert set(summary["skipped_gates"]) == {"accuracy_int8_labelled", "accuracy_int8_cpu_labelled"}
+    assert all("evaluation = false" in why for why in summary["skipped_gates"].values())
+    assert "accuracy_int8_labelled skipped" in proc.stderr  # the verdict line
+    # the gates that need no labels ran, on both INT8 files
+    for key in ("int8", "int8_cpu"):
+        assert summary["gates"][f"accuracy_{key}"] is True and summary["gates"][f"graph_{key}"] is True
+    manifest = verify_bundle(tmp_path / "bundle")
+    cpu_file = manifest.model_artifact("int8", "ort-cpu")
+    assert cpu_file is not None and cpu_file.path == "model.int8.cpu.onnx"
+    report = json.loads((tmp_path / "bundle" / "reports" / "onnx_import.json").read_text())
+    assert report["int8"]["skipped_gates"] == summary["skipped_gates"]
+
+
+def test_evaluation_false_beside_a_labelled_detection_set_is_a_usage_error(yolo_project: Path) -> None:
+    extra = '[detection.evaluation]\nimages = "val/images"\nlabels = "val/labels"\n'
+    proc = run_build(yolo_project, DETECTION_TOML.format(extra_model="", extra=extra), "--no-evaluation")
+    assert proc.returncode == 2, proc.stderr
+    assert "evaluation = false and a [detection.evaluation] table: keep one" in proc.stderr
+    assert not (yolo_project / "bundle").exists()
 
 
 def test_class_count_disagreeing_with_the_labels_is_a_usage_error_naming_the_output(
