@@ -214,6 +214,53 @@ class SamplesConfig(StrictModel):
         return self
 
 
+class GoldenToleranceConfig(StrictModel):
+    """One precision's row of ``[golden.tolerances]``; a key left out keeps lepton's default."""
+
+    cosine_min: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="Worst per-sample cosine to the golden outputs."
+    )
+    top1_agreement_min: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Fraction of golden inputs whose top-1 class must match."
+    )
+
+
+class GoldenTolerancesConfig(StrictModel):
+    """``[golden.tolerances]``: one row per arithmetic a device's engine may compute in."""
+
+    fp32: GoldenToleranceConfig | None = Field(
+        default=None, description="FP32 engines; default: lepton's row (export/README.md)."
+    )
+    bf16: GoldenToleranceConfig | None = Field(
+        default=None, description="bf16 engines; default: lepton's row (export/README.md)."
+    )
+    fp16: GoldenToleranceConfig | None = Field(
+        default=None, description="FP16 engines; default: lepton's row (export/README.md)."
+    )
+    int8: GoldenToleranceConfig | None = Field(
+        default=None, description="INT8 engines; default: lepton's row (export/README.md)."
+    )
+
+    def rows(self) -> dict[str, GoldenToleranceConfig]:
+        """The rows set, by precision."""
+        return {k: v for k, v in ((k, getattr(self, k)) for k in type(self).model_fields) if v is not None}
+
+
+class GoldenConfig(StrictModel):
+    """``[golden]``: the smoke-test tolerances the manifest records (``golden.tolerances``).
+
+    A device compares its engine's outputs on the golden inputs with the bundle's, with the
+    row of the arithmetic it computes in; a model whose outputs round more (or less) than
+    lepton's defaults assume sets its own rows here.
+    """
+
+    tolerances: GoldenTolerancesConfig = Field(
+        default=GoldenTolerancesConfig(),
+        description="Per precision (fp32, bf16, fp16, int8): cosine_min and top1_agreement_min; "
+        "what is not set keeps lepton's default (export/README.md).",
+    )
+
+
 class ParityConfig(StrictModel):
     """``[parity]``: the FP32 ONNX-vs-PyTorch gate.
 
@@ -401,6 +448,7 @@ class ExportConfig(StrictModel):
     parity: ParityConfig = ParityConfig()
     export: ExporterConfig = ExporterConfig()
     bundle: BundleConfig = BundleConfig()
+    golden: GoldenConfig = GoldenConfig()
     calibration: CalibrationConfig | None = Field(
         default=None, description="Present: build model.int8.onnx and gate it; absent: FP32 only."
     )
@@ -615,6 +663,9 @@ __all__ = [
     "ExportConfig",
     "ExporterChoice",
     "ExporterConfig",
+    "GoldenConfig",
+    "GoldenToleranceConfig",
+    "GoldenTolerancesConfig",
     "InputConfig",
     "Int8ParityConfig",
     "Int8Plan",

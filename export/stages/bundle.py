@@ -144,7 +144,7 @@ def write_bundle_manifest(bundle_dir: Path, contents: BundleContents) -> Manifes
             score_min=config.model.score_min if contents.score_min is None else contents.score_min
         ),
         artifacts=tuple(artifacts),
-        golden=contents.golden.spec(),
+        golden=contents.golden.spec(contents.config.golden),
         toolchain=contents.toolchain,
         calibration=contents.calibration,
         checks=contents.checks,

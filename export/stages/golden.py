@@ -16,6 +16,7 @@ import numpy as np
 
 from lepton.edge.bundle.manifest import DEFAULT_TOLERANCES, GoldenSpec, GoldenTolerance
 from lepton.edge.preprocess import Tensor
+from lepton.export.config import GoldenConfig
 from lepton.export.runner import Runner
 
 GOLDEN_INPUTS = "golden/inputs.npz"
@@ -24,6 +25,14 @@ GOLDEN_TOLERANCES: dict[str, GoldenTolerance] = {
     **DEFAULT_TOLERANCES,  # bf16, fp16, and two runtimes' INT8 kernels on the same Q/DQ graph
 }
 """Recorded in every manifest: a device smoke-tests its engine with its arithmetic's row."""
+
+
+def recorded_tolerances(config: GoldenConfig) -> dict[str, GoldenTolerance]:
+    """lepton's rows with ``[golden.tolerances]`` laid over them, key by key."""
+    rows = dict(GOLDEN_TOLERANCES)
+    for precision, row in config.tolerances.rows().items():
+        rows[precision] = rows[precision].model_copy(update=row.model_dump(exclude_none=True))
+    return rows
 
 
 def golden_outputs_name(key: str) -> str:
@@ -37,9 +46,12 @@ class GoldenSet:
     outputs: dict[str, str]
     count: int
 
-    def spec(self) -> GoldenSpec:
+    def spec(self, config: GoldenConfig | None = None) -> GoldenSpec:
         return GoldenSpec(
-            inputs=self.inputs, outputs=self.outputs, count=self.count, tolerances=GOLDEN_TOLERANCES
+            inputs=self.inputs,
+            outputs=self.outputs,
+            count=self.count,
+            tolerances=recorded_tolerances(config or GoldenConfig()),
         )
 
     @property
@@ -85,6 +97,7 @@ __all__ = [
     "GOLDEN_TOLERANCES",
     "GoldenSet",
     "golden_outputs_name",
+    "recorded_tolerances",
     "write_golden_inputs",
     "write_golden_outputs",
 ]

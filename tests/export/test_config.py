@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from lepton.edge.bundle.manifest import GoldenSpec, GoldenTolerance
 from lepton.export.config import load_config
 from lepton.export.errors import UsageError
+from lepton.export.stages.golden import GOLDEN_TOLERANCES, write_golden_inputs
 from tests.export.conftest import REPO, ProjectFactory
 
 
@@ -178,3 +181,46 @@ def test_evaluation_false_and_an_evaluation_table_cannot_both_be_set(
     assert skipped.int8.calibration.memory_budget_mb == 2048
     assert "evaluation = false (--no-evaluation)" in missing
     assert "evaluation = false and an [evaluation] table: keep one" in both
+
+
+def test_golden_tolerances_override_lepton_rows_key_by_key(make_project: ProjectFactory) -> None:
+    project = make_project(
+        extra_toml="\n[golden.tolerances]\nint8 = { cosine_min = 0.95 }\n"
+        "fp32 = { cosine_min = 0.9999, top1_agreement_min = 0.9 }\n"
+    )
+
+    config = load_config(project.config)
+    golden = write_golden_inputs(project.root, np.zeros((2, 3, 8, 8), np.float32), "images")
+    recorded = GoldenSpec.model_validate_json(golden.spec(config.golden).model_dump_json()).tolerances
+
+    assert recorded["int8"] == GoldenTolerance(cosine_min=0.95, top1_agreement_min=0.75)  # top-1 kept
+    assert recorded["fp32"] == GoldenTolerance(cosine_min=0.9999, top1_agreement_min=0.9)
+    assert recorded["bf16"] == GOLDEN_TOLERANCES["bf16"] and recorded["fp16"] == GOLDEN_TOLERANCES["fp16"]
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        (
+            "int4 = { cosine_min = 0.9 }",
+            "golden.tolerances.int4 (line {line_1}): unknown key; remove it or fix the spelling "
+            "(valid keys here: bf16, fp16, fp32, int8)",
+        ),
+        ("int8 = { cosine_min = 0.0 }", "golden.tolerances.int8.cosine_min: Input should be greater than 0"),
+        ("bf16 = { cosine_min = 1.5 }", "golden.tolerances.bf16.cosine_min: Input should be less than"),
+        ("fp16 = { top1_agreement_min = -1 }", "golden.tolerances.fp16.top1_agreement_min: Input should be"),
+        ("int8 = { cosine = 0.9 }", "valid keys here: cosine_min, top1_agreement_min"),
+        ("int8 = 0.9", "golden.tolerances.int8 (line {line_1}): Input should be a valid dictionary"),
+    ],
+)
+def test_golden_tolerances_refuse_unknown_precisions_and_bad_numbers_naming_the_key(
+    make_project: ProjectFactory, table: str, expected: str
+) -> None:
+    project = make_project(extra_toml=f"\n[golden.tolerances]\n{table}\n")
+
+    message = _error(project.config)
+
+    line = project.config.read_text(encoding="utf-8").splitlines().index("[golden.tolerances]") + 1
+    assert message.count("golden.tolerances") == 1, message  # one error, naming its key path
+    assert expected.format(line_1=line + 1) in message
+    assert "fix" in message

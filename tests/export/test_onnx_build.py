@@ -228,7 +228,7 @@ def test_a_classifier_brought_as_onnx_exports_int8_without_labelled_data_naming_
 ) -> None:
     toml = classifier_project(tmp_path) + (
         '\n[calibration]\nimages = ["calib"]\ncount = 16\nallow_small = true\nmethod = "minmax"\n'
-        "\n[speed]\nduration_s = 0.2\n"
+        "\n[speed]\nduration_s = 0.2\n\n[golden.tolerances]\nint8 = { cosine_min = 0.97 }\n"
     )
     write_images(tmp_path / "calib", 16, seed=2)
     # without [evaluation] INT8 needs --no-evaluation; with it, no labelled data is needed
@@ -247,6 +247,10 @@ def test_a_classifier_brought_as_onnx_exports_int8_without_labelled_data_naming_
     assert cpu_file is not None and cpu_file.path == "model.int8.cpu.onnx"
     report = json.loads((tmp_path / "bundle" / "reports" / "onnx_import.json").read_text())
     assert report["int8"]["skipped_gates"] == summary["skipped_gates"]
+    # [golden.tolerances] sets the manifest's row, the rest stay lepton's
+    assert manifest.golden is not None and manifest.golden.tolerances["int8"].cosine_min == 0.97
+    assert manifest.golden.tolerances["int8"].top1_agreement_min == 0.75
+    assert manifest.golden.tolerances["fp32"].cosine_min == 0.999
 
 
 def test_evaluation_false_beside_a_labelled_detection_set_is_a_usage_error(yolo_project: Path) -> None:
