@@ -9,10 +9,10 @@ from typing import Any
 
 from lepton.edge.bundle.manifest import Manifest, Precision, read_manifest, verify_bundle
 from lepton.edge.config.models import LeptonConfig
-from lepton.edge.engines.base import Compute, Engine, EngineSkippedError
+from lepton.edge.engines.base import Compute, Engine
 from lepton.edge.engines.engine_cache import CACHED_BACKENDS, STATE_CACHE_DIR, CachedEngine, state_caches
 from lepton.edge.engines.registry import engine_class
-from lepton.edge.engines.smoke_test import run_smoke_test
+from lepton.edge.engines.smoke_test import open_and_verify
 from lepton.edge.errors import BundleError, EngineError
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def build_engines(
                 tensorrt=config.engine.tensorrt,
             )
             try:
-                cosine = _open_and_check(engine, manifest, bundle_dir)
+                cosine = open_and_verify(engine, manifest, bundle_dir, keep_open=False)
             except EngineError as err:
                 failed.append(err)
                 continue
@@ -134,18 +134,6 @@ def build_engines(
                 f"{cosine:.6f}; the service started with {config_path} loads it"
             )
     return done, failed
-
-
-def _open_and_check(engine: Engine, manifest: Manifest, bundle_dir: Path) -> float:
-    """Open (build or load) and run the golden test; a failing engine is quarantined."""
-    engine.open()
-    try:
-        return run_smoke_test(engine, manifest, bundle_dir)
-    except EngineError as err:
-        engine.quarantine(str(err))
-        raise EngineSkippedError(engine.backend, "smoke test failed", str(err)) from err
-    finally:
-        engine.close()
 
 
 __all__ = ["build_engines", "clear_engines", "format_listing", "list_engines", "planned_builds"]

@@ -28,7 +28,7 @@ from lepton.edge.engines.base import Compute, Engine
 from lepton.edge.engines.batch_size import check_batch_max, fastest_batch, timing_of, timing_sample
 from lepton.edge.engines.registry import engine_class
 from lepton.edge.engines.report import CandidateReport, EngineReport
-from lepton.edge.engines.smoke_test import run_smoke_test
+from lepton.edge.engines.smoke_test import SmokeTestFailedError, open_and_verify
 from lepton.edge.errors import BundleError, EngineError
 
 log = logging.getLogger(__name__)
@@ -106,11 +106,11 @@ def plan_candidates(
     return planned, skipped
 
 
-def _open(
+def _engine(
     candidate: Candidate, manifest: Manifest, bundle_dir: Path, config: EngineConfig, cache_dir: Path | None
 ) -> Engine:
     cls = engine_class(candidate.backend)
-    engine = cls(
+    return cls(
         bundle_dir / candidate.artifact.path,
         manifest,
         FILE_OF[candidate.compute],
@@ -119,8 +119,6 @@ def _open(
         cache_dir=None if cache_dir is None else cache_dir / candidate.backend,
         tensorrt=config.tensorrt,
     )
-    engine.open()
-    return engine
 
 
 def _report(candidate: Candidate, **fields: object) -> CandidateReport:
@@ -208,18 +206,15 @@ def _open_and_verify(
 ) -> Engine | None:
     """The candidate opened and smoke-tested, its report appended; None (and why) if it failed."""
     try:
-        engine = _open(candidate, manifest, bundle_dir, config, cache_dir)
+        engine = _engine(candidate, manifest, bundle_dir, config, cache_dir)
+        cosine = open_and_verify(engine, manifest, bundle_dir, keep_open=True)
+    except SmokeTestFailedError as err:
+        log.warning("engine %s refused: %s", engine.label, err.detail)
+        reports.append(_report(candidate, outcome="smoke test failed", reason=err.detail))
+        return None
     except EngineError as err:
         log.warning("engine %s %s refused: %s", candidate.backend, candidate.compute, err)
         reports.append(_report(candidate, outcome="load failed", reason=str(err)))
-        return None
-    try:
-        cosine = run_smoke_test(engine, manifest, bundle_dir)
-    except EngineError as err:
-        engine.close()
-        engine.quarantine(str(err))  # a built engine that fails is not loaded again
-        log.warning("engine %s refused: %s", engine.label, err)
-        reports.append(_report(candidate, outcome="smoke test failed", reason=str(err)))
         return None
     reports.append(_report(candidate, outcome="chosen", cosine=cosine))
     return engine

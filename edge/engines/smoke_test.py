@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lepton.edge.bundle.manifest import Manifest
-from lepton.edge.engines.base import Engine
+from lepton.edge.engines.base import Engine, EngineSkippedError
 from lepton.edge.errors import EngineError
 
 
@@ -76,4 +76,39 @@ def run_smoke_test(engine: Engine, manifest: Manifest, bundle_dir: Path) -> floa
     return worst
 
 
-__all__ = ["golden_inputs", "run_smoke_test"]
+class SmokeTestFailedError(EngineSkippedError):
+    """The engine opened but computes something else: ``detail`` is the smoke test's own message."""
+
+    def __init__(self, engine: Engine, detail: str) -> None:
+        super().__init__(engine.backend, "smoke test failed", detail)
+
+
+def open_and_verify(
+    engine: Engine, manifest: Manifest, bundle_dir: Path, *, keep_open: bool, quarantine: bool = True
+) -> float:
+    """Open ``engine`` (build or load it) and run the golden smoke test; the worst cosine.
+
+    The one place every caller (the daemon's engine choice, ``lepton-edge engine build``,
+    ``lepton-export engine``) opens and verifies an engine, so a failing one is handled alike:
+    an ``open`` failure propagates as it is, with nothing to close; a smoke-test failure closes
+    the engine, quarantines what it built (``quarantine``: a box's cache, not an export's
+    staging copy) and raises ``SmokeTestFailedError``. With ``keep_open`` a passing engine stays
+    open for its caller to serve; otherwise it is closed either way.
+    """
+    engine.open()
+    try:
+        cosine = run_smoke_test(engine, manifest, bundle_dir)
+    except EngineError as err:
+        engine.close()
+        if quarantine:
+            engine.quarantine(str(err))  # a built engine that fails is not loaded again
+        raise SmokeTestFailedError(engine, str(err)) from err
+    except BaseException:
+        engine.close()
+        raise
+    if not keep_open:
+        engine.close()
+    return cosine
+
+
+__all__ = ["SmokeTestFailedError", "golden_inputs", "open_and_verify", "run_smoke_test"]

@@ -22,7 +22,7 @@ from lepton.edge.bundle.manifest import describe_artifact, verify_bundle, write_
 from lepton.edge.config.models import TensorRtConfig
 from lepton.edge.engines.engine_admin import planned_builds
 from lepton.edge.engines.engine_cache import ENGINES_DIR, PLAN_NAME, RECORD_NAME, TIMING_CACHE_SUFFIX
-from lepton.edge.engines.smoke_test import run_smoke_test
+from lepton.edge.engines.smoke_test import SmokeTestFailedError, open_and_verify
 from lepton.edge.engines.trt_engine import BACKEND, TensorRtEngine, probe_tensorrt
 from lepton.edge.errors import EngineError
 from lepton.export.errors import GateFailed, UsageError
@@ -79,14 +79,11 @@ def add_engines(
                 cache_dir=folder,
                 tensorrt=settings,
             )
-            try:
-                engine.open()
-                try:
-                    cosine = run_smoke_test(engine, manifest, staging)
-                finally:
-                    engine.close()
+            try:  # a staging copy: nothing to quarantine, the export fails instead
+                cosine = open_and_verify(engine, manifest, staging, keep_open=False, quarantine=False)
             except EngineError as err:
-                raise GateFailed(f"lepton-export engine: {err}") from err
+                detail = err.detail if isinstance(err, SmokeTestFailedError) else str(err)
+                raise GateFailed(f"lepton-export engine: {detail}") from err
             rel = f"{ENGINES_DIR}/{BACKEND}/{engine.digest}"
             added.append(BundledEngine(engine.digest, f"{rel}/{PLAN_NAME}", file_precision, compute, cosine))
         for timing_cache in folder.glob(f"*{TIMING_CACHE_SUFFIX}"):
