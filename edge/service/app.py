@@ -3,8 +3,9 @@
 Order matters: bundle verified → engine loaded and smoke-tested → outbox open (integrity
 checked) → broker link started in the background → recordings opened → READY=1. The broker
 is never waited for: events are committed to the outbox and delivered when it is reachable.
-Nor are live cameras: each connects in its own capture thread and publishes its own state,
-so a dead camera delays neither READY nor the others.
+Nor are live cameras: each connects in its own capture thread (a network camera through a
+capture process of its own) and publishes its own state, so a dead or silent camera delays
+neither READY nor the others.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from lepton.edge.service.pipeline import STAGES, Pipeline, PipelineParts
 from lepton.edge.service.sd_notify import notify, watchdog_usec
 from lepton.edge.service.watchdog import Watchdog
 from lepton.edge.sources.base import Frame
-from lepton.edge.sources.configs import CameraSourceConfig
+from lepton.edge.sources.configs import CameraSourceConfig, runs_in_child
 from lepton.edge.sources.registry import create_source
 from lepton.edge.version import __version__
 
@@ -154,15 +155,17 @@ def _open_sources(
 ) -> list[CaptureWorker]:
     """Recordings are opened here (an undecodable file fails before READY); cameras connect
     in their capture threads once started."""
-    cameras = [c for c in config.sources if isinstance(c, CameraSourceConfig)]
+    # OpenCV opens one camera at a time per process: a camera opened in this process may first
+    # wait for the other ones opened here; network cameras open in capture processes of their own
+    in_process = [c for c in config.sources if isinstance(c, CameraSourceConfig) and not runs_in_child(c)]
     workers = []
     for source_config in config.sources:
         source = create_source(source_config)
         if not source.live:
             source.open()  # a file that cannot be decoded fails here, before READY
         camera = source_config if isinstance(source_config, CameraSourceConfig) else None
-        # OpenCV opens one camera at a time: an open may first wait for all the others'
-        queue_s = sum(c.open_timeout_s for c in cameras if c is not camera)
+        queued = in_process if camera in in_process else []
+        queue_s = sum(c.open_timeout_s for c in queued if c is not camera)
         workers.append(CaptureWorker(source, prepare, on_state, ready, camera=camera, open_queue_s=queue_s))
     return workers
 

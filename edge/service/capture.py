@@ -10,7 +10,10 @@ here too, never before READY, so a dead camera delays neither start-up nor the o
 
 Every open and read of a live camera is timed against the camera's own timeout
 (``wedged``): OpenCV cannot interrupt a blocked read, so a call far past its timeout
-means a driver that will never return, and the watchdog restarts the daemon.
+means a driver that will never return, and the watchdog restarts the daemon. A network
+camera is read through a capture process of its own (``sources/camera_process.py``), whose
+calls return within their bounds and kill a hung process instead; ``stop`` interrupts such
+a call, so a camera blocked in a long open does not hold up a clean stop.
 
 Preprocessing goes to whichever side has time. A camera (or a real-time replay) makes the
 capture thread wait for each frame, so it preprocesses the frame it just decoded, while it
@@ -162,6 +165,7 @@ class CaptureWorker:
                 self.state = "stopped"
                 self._on_state(CameraState(self.source.camera, "stopped", _now_ms()))
             self._stopped = True
+        self.source.interrupt()  # after "stopped": what the interrupted call raises is not reported
 
     def join(self, timeout_s: float) -> None:
         self._thread.join(timeout=timeout_s)

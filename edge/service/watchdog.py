@@ -11,8 +11,10 @@ while all of these hold:
   notices ``stalled``, since the capture thread is then blocked in its read.
 - no capture thread is wedged: an open or read blocked past the camera's own timeout plus
   ``service.capture_grace_s``. OpenCV cannot interrupt such a call and the thread cannot be
-  killed, so the daemon exits 1 and systemd starts a fresh process (see ``edge/README.md``
-  for why capture does not run in a child process instead);
+  killed, so the daemon exits 1 and systemd starts a fresh process. A network camera's thread
+  only waits on its capture process, bounded, and kills a hung one itself (the camera is then
+  ``reconnecting``): this catches cameras read in this process (device paths), and a wait on a
+  capture process that would still hang;
 - the inference loop turned within the period, no engine call has run for longer than a
   period, and no frame handed over more than a period ago still waits for the engine;
 - the outbox sender and the MQTT link threads are alive.

@@ -88,13 +88,17 @@ class FrameSource(abc.ABC):
         self.camera = camera
         self._seq = 0
 
-    def _stamp(self, image: npt.NDArray[Any]) -> Frame:
-        """Wrap a just-captured image with the next frame number and the capture times."""
+    def _stamp(self, image: npt.NDArray[Any], at_ms: int | None = None, mono_ns: int | None = None) -> Frame:
+        """Wrap a captured image with the next frame number and its capture times (default: now).
+
+        A capture process passes the times it took the frame at: ``CLOCK_MONOTONIC`` is one
+        clock for every process on the box.
+        """
         frame = Frame(
             camera=self.camera,
             seq=self._seq,
-            captured_at_ms=time.time_ns() // 1_000_000,
-            captured_mono_ns=time.monotonic_ns(),
+            captured_at_ms=time.time_ns() // 1_000_000 if at_ms is None else at_ms,
+            captured_mono_ns=time.monotonic_ns() if mono_ns is None else mono_ns,
             image=np.asarray(image, dtype=np.uint8),
         )
         self._seq += 1
@@ -108,6 +112,11 @@ class FrameSource(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def interrupt(self) -> None:
+        """From another thread, on a stop: make a blocked ``open`` or ``read`` return now, if the
+        source can (a capture process can be killed; a call inside OpenCV cannot be interrupted)."""
+        return None
 
     def __enter__(self) -> FrameSource:
         self.open()

@@ -7,17 +7,15 @@ opens it again, so this class holds no retry loop and no state of its own.
 
 OpenCV's FFmpeg backend opens one capture at a time, process-wide (a mutex in
 ``CvCapture_FFMPEG::open``): a server that accepts the connection and never answers would
-hold every other camera's (re)connection for its whole ``open_timeout_s``. An ``rtsp://``
-camera is therefore asked for ``OPTIONS`` first, outside that lock, and OpenCV opens it only
-once it answered. HTTP cameras get no such probe: many serve a single client, and the probe
-would take its place.
+hold every other camera's (re)connection for its whole ``open_timeout_s``. So the daemon
+runs this class in its own process only for device paths (V4L2 has no such lock); a network
+camera runs it in a capture process of its own (``camera_process.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,8 +26,6 @@ from lepton.edge.sources.configs import CameraSourceConfig
 
 log = logging.getLogger(__name__)
 
-RTSP_PORT = 554
-
 
 def redact(uri: str) -> str:
     """The URI as logs and status messages may show it: a password in it becomes ``***``."""
@@ -38,30 +34,6 @@ def redact(uri: str) -> str:
         return uri
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-def probe_rtsp(uri: str, timeout_s: float) -> None:
-    """Send ``OPTIONS`` and wait for the first byte of an answer; raise why not within ``timeout_s``."""
-    parts = urlsplit(uri)
-    deadline = time.monotonic() + timeout_s
-    request_uri = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))  # no credentials
-    request = f"OPTIONS {request_uri} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: lepton\r\n\r\n"
-    try:
-        with socket.create_connection(
-            (parts.hostname or "", parts.port or RTSP_PORT), timeout=timeout_s
-        ) as sock:
-            sock.sendall(request.encode())
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            if not sock.recv(1):
-                raise SourceUnavailableError(
-                    f"cannot open {redact(uri)}: the server closed the connection unanswered"
-                )
-    except TimeoutError as err:
-        raise SourceUnavailableError(
-            f"cannot open {redact(uri)}: no answer within open_timeout_s ({timeout_s:g} s)"
-        ) from err
-    except OSError as err:
-        raise SourceUnavailableError(f"cannot open {redact(uri)}: {err.strerror or err}") from err
 
 
 class CameraSource(FrameSource):
@@ -94,8 +66,6 @@ class CameraSource(FrameSource):
     def open(self) -> None:
         """Connect, or raise ``SourceUnavailableError`` saying why as far as OpenCV lets us know."""
         self.close()
-        if self.config.uri.startswith("rtsp://"):
-            probe_rtsp(self.config.uri, self.config.open_timeout_s)
         started = time.monotonic()
         capture = self._connect()
         if capture.isOpened():

@@ -115,4 +115,10 @@ class CameraSourceConfig(StrictModel):
         return self
 
 
-__all__ = ["CameraSourceConfig", "FileSourceConfig", "ImageFolderSourceConfig"]
+def runs_in_child(config: CameraSourceConfig) -> bool:
+    """Network cameras (any ``scheme://`` URI) capture in a process of their own
+    (``camera_process.py``); device paths are read in the daemon's process."""
+    return "://" in config.uri
+
+
+__all__ = ["CameraSourceConfig", "FileSourceConfig", "ImageFolderSourceConfig", "runs_in_child"]

@@ -24,7 +24,7 @@ SourceConfig = Annotated[
 ]
 
 SOURCE_KINDS: dict[str, str] = {
-    "camera": "lepton.edge.sources.camera:CameraSource",
+    "camera": "lepton.edge.sources.camera_process:create_camera",
     "file": "lepton.edge.sources.video_file:VideoFileSource",
     "images": "lepton.edge.sources.image_folder:ImageFolderSource",
 }

@@ -18,6 +18,7 @@ from tests.support.certs import Pki, make_pki
 from tests.support.daemon_process import DaemonProcess
 from tests.support.mosquitto import Broker
 from tests.support.persistent_subscriber import PersistentSubscriber
+from tests.support.streams import MjpegServer
 from tests.support.videos import GRAY, RED, write_color_video
 
 BUNDLE = MODELS / "color_bundle"
@@ -66,3 +67,12 @@ def running() -> Iterator[Running]:
         sub.close()
     for broker in [s for s in started if isinstance(s, Broker)]:
         broker.stop()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[MjpegServer]]:
+    """Camera servers a test started, killed at teardown even when it fails."""
+    started: list[MjpegServer] = []
+    yield started
+    for server in started:
+        server.kill()

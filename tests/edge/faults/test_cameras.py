@@ -11,124 +11,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.edge.faults.conftest import BUNDLE, PREFIX
-from tests.support.daemon_process import DaemonProcess
-from tests.support.edge_config import Section, render_toml
+from tests.edge.faults.camera_line import Line, camera, http_get, write_config
+from tests.edge.faults.conftest import PREFIX
 from tests.support.mosquitto import Broker, free_port
-from tests.support.notify_socket import NotifySocket
 from tests.support.polling import wait_until
 from tests.support.streams import BLACK, FFMPEG, MOVING, MjpegServer, still, write_red_still
 from tests.support.subscriber import Subscriber
 
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (scripts/bootstrap.sh)")
-
-WATCHDOG_USEC = "2000000"
-
-
-def camera(uri: str, name: str = "cam1", **overrides: Any) -> Section:
-    return {
-        "kind": "camera",
-        "camera": name,
-        "uri": uri,
-        "open_timeout_s": 2.0,
-        "read_timeout_s": 2.0,
-        "reconnect_min_s": 0.2,
-        "reconnect_max_s": 0.5,
-        "stall_after_s": 1.0,
-        "frozen_after_s": 1.5,
-        "blind_after_s": 1.0,
-        **overrides,
-    }
-
-
-def write_config(tmp_path: Path, broker: Broker, sources: list[Section], **sections: Section) -> Path:
-    path = tmp_path / "lepton.toml"
-    text = render_toml(
-        {
-            "device": {"id": "box-1"},
-            "bundle": {"path": BUNDLE},
-            "engine": {"batch_max": 1},
-            "events": {"confirm_frames": 3, "clear_frames": 3},
-            "mqtt": {"port": broker.port, "keepalive_s": 10, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
-            "snapshots": {"enabled": False},
-            "service": {
-                "state_dir": tmp_path / "state",
-                "stats_interval_s": 0.5,
-                **sections.get("service", {}),
-            },
-            **{k: v for k, v in sections.items() if k != "service"},
-        },
-        {"sources": sources},
-    )
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-class Line:
-    """The daemon and what an operator sees of it."""
-
-    def __init__(self, tmp_path: Path, broker: Broker, config: Path) -> None:
-        self.notify = NotifySocket()
-        self.sub = Subscriber(broker.port, f"{PREFIX}/#")
-        env = {"NOTIFY_SOCKET": str(self.notify.path), "WATCHDOG_USEC": WATCHDOG_USEC}
-        self.daemon = DaemonProcess(config, tmp_path / "daemon.log", env=env)
-
-    def statuses(self, cam: str = "cam1") -> list[dict[str, Any]]:
-        return [json.loads(m.payload) for m in self.sub.on_topic(f"/{cam}/status")]
-
-    def status_of(self, state: str, cam: str = "cam1") -> dict[str, Any]:
-        """The first status message with ``state``, once it came."""
-        index = self.wait_state(state, cam)
-        return self.statuses(cam)[index]
-
-    def wait_state(self, state: str, cam: str = "cam1", after: int = 0, timeout_s: float = 30.0) -> int:
-        """Index of the first ``state`` at or after ``after`` in the camera's status messages."""
-
-        def found() -> int | None:
-            states = [s["state"] for s in self.statuses(cam)]
-            return next((i + 1 for i in range(after, len(states)) if states[i] == state), None)
-
-        return wait_until(found, timeout_s, f"camera {cam} status {state!r}\n{self.daemon.tail()}") - 1
-
-    def device_alarms(self) -> dict[str, str]:
-        payloads = [json.loads(m.payload) for m in self.sub.on_topic("box-1/status")]
-        return payloads[-1].get("alarms", {}) if payloads else {}
-
-    def stats(self) -> list[dict[str, Any]]:
-        return [json.loads(m.payload) for m in self.sub.on_topic("box-1/stats")]
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(m.payload) for m in self.sub.on_topic("/events")]
-
-    def close(self) -> None:
-        self.daemon.stop()
-        self.sub.close()
-        self.notify.close()
-
-
-@pytest.fixture
-def servers() -> Iterator[list[MjpegServer]]:
-    started: list[MjpegServer] = []
-    yield started
-    for server in started:
-        server.kill()
-
-
-def http_get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            return reply.status, reply.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
 
 
 def test_outage_is_published_as_it_happens_and_a_clean_stop_says_stopped(
@@ -258,39 +152,6 @@ def test_black_stream_is_blind(tmp_path: Path, broker: Broker, servers: list[Mjp
         assert "frozen" not in [s["state"] for s in line.statuses()]  # blind says more than frozen
     finally:
         line.close()
-
-
-def test_silent_cameras_open_concurrently_and_never_hold_ready_back(
-    tmp_path: Path, broker: Broker, servers: list[MjpegServer]
-) -> None:
-    # three RTSP servers that accept TCP and never answer (the issue's case): each open waits its
-    # whole open_timeout_s, and must hold back neither READY nor the healthy MJPEG camera
-    listeners = []
-    for _ in range(3):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        listeners.append(sock)
-    sources = [
-        camera(f"rtsp://127.0.0.1:{s.getsockname()[1]}/stream1", name=f"cam{i}", open_timeout_s=120.0)
-        for i, s in enumerate(listeners)
-    ]
-    healthy = MjpegServer(MOVING, tmp_path / "ffmpeg.log").start()
-    servers.append(healthy)
-    sources.append(camera(healthy.url, name="good"))
-    line = Line(tmp_path, broker, write_config(tmp_path, broker, sources))
-    try:
-        line.daemon.start()
-        line.notify.wait_for("READY=1", 60)
-        line.wait_state("streaming", cam="good")  # the healthy camera does not wait for the others
-        for i in range(3):
-            line.wait_state("connecting", cam=f"cam{i}")
-        # READY came, and the healthy camera streams, while the silent ones are still connecting
-        assert all(len(line.statuses(f"cam{i}")) == 1 for i in range(3))
-    finally:
-        line.close()
-        for sock in listeners:
-            sock.close()
 
 
 def test_wedged_capture_thread_stops_the_pings_and_exits_1(tmp_path: Path, broker: Broker) -> None:
