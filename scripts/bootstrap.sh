@@ -37,3 +37,11 @@ if { ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; } |
     echo "bootstrap: installing mosquitto and ffmpeg"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients ffmpeg >/dev/null
 fi
+# And an RTSP camera: GStreamer's RTSP server, run by the system python3 (tests/edge/faults/rtsp.py).
+RTSP_PACKAGES="gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good python3-gi"
+# shellcheck disable=SC2086  # a list of package names
+if ! dpkg -s $RTSP_PACKAGES >/dev/null 2>&1; then
+    echo "bootstrap: installing GStreamer's RTSP server"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        $RTSP_PACKAGES >/dev/null
+fi

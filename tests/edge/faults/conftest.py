@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MODELS
+from tests.edge.faults.rtsp import RtspServer
 from tests.support.certs import Pki, make_pki
 from tests.support.daemon_process import DaemonProcess
 from tests.support.mosquitto import Broker
@@ -70,9 +71,9 @@ def running() -> Iterator[Running]:
 
 
 @pytest.fixture
-def servers() -> Iterator[list[MjpegServer]]:
-    """Camera servers a test started, killed at teardown even when it fails."""
-    started: list[MjpegServer] = []
+def servers() -> Iterator[list[MjpegServer | RtspServer]]:
+    """Camera servers (ffmpeg MJPEG, RTSP) a test started, killed at teardown even when it fails."""
+    started: list[MjpegServer | RtspServer] = []
     yield started
     for server in started:
         server.kill()

@@ -27,6 +27,7 @@ from tests.edge.faults.camera_line import (
     write_config,
 )
 from tests.edge.faults.conftest import PREFIX
+from tests.edge.faults.rtsp import RtspServer, rtsp_server_missing
 from tests.support.mosquitto import Broker
 from tests.support.polling import wait_until
 from tests.support.streams import FFMPEG, MOVING, MjpegServer
@@ -74,7 +75,7 @@ def retained_states(broker: Broker, cameras: list[str]) -> dict[str, str]:
 def test_silent_cameras_hold_back_neither_ready_nor_the_healthy_ones(
     tmp_path: Path,
     broker: Broker,
-    servers: list[MjpegServer],
+    servers: list[MjpegServer | RtspServer],
     listeners: list[socket.socket],
 ) -> None:
     http, rtsp = silent(listeners), silent(listeners)
@@ -117,7 +118,7 @@ def test_silent_cameras_hold_back_neither_ready_nor_the_healthy_ones(
 
 
 def test_a_capture_process_that_dies_or_hangs_is_the_camera_reconnecting(
-    tmp_path: Path, broker: Broker, servers: list[MjpegServer]
+    tmp_path: Path, broker: Broker, servers: list[MjpegServer | RtspServer]
 ) -> None:
     server = MjpegServer(MOVING, tmp_path / "ffmpeg.log").start()
     servers.append(server)
@@ -154,5 +155,29 @@ def test_a_capture_process_that_dies_or_hangs_is_the_camera_reconnecting(
         assert any(name.startswith("lepton-cam:") for name in family.values()), family
         line.daemon.kill()
         wait_until(lambda: not any(alive(pid) for pid in family), 10, f"no process left of {family}")
+    finally:
+        line.close()
+
+
+RTSP_MISSING = rtsp_server_missing()
+
+
+@pytest.mark.skipif(RTSP_MISSING is not None, reason=str(RTSP_MISSING))
+def test_rtsp_camera_streams_is_lost_and_comes_back(
+    tmp_path: Path, broker: Broker, servers: list[MjpegServer | RtspServer]
+) -> None:
+    server = RtspServer(tmp_path / "rtsp.log").start()
+    servers.append(server)
+    line = Line(tmp_path, broker, write_config(tmp_path, broker, [camera(server.url, **HEALTHY)]))
+    try:
+        line.daemon.start()
+        up = line.wait_state("streaming")
+        wait_until(lambda: any(s["fps"].get("cam1", 0) > 0 for s in line.stats()), 20, "cam1 fps in stats")
+        server.kill()
+        down = line.wait_state("reconnecting", after=up)
+        wait_until(lambda: "camera_reconnecting:cam1" in line.device_alarms(), 10, "the camera alarm")
+        server.start()  # back on the same port
+        line.wait_state("streaming", after=down)
+        wait_until(lambda: not line.device_alarms(), 10, "the camera alarm cleared")
     finally:
         line.close()
