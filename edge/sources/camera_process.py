@@ -50,7 +50,8 @@ EXIT_WAIT_S = 1.0
 """How long a closed capture process gets to release its camera before SIGKILL."""
 
 _CONTEXT = "forkserver"
-_PRELOAD = ["__main__", "lepton.edge.sources.capture_child"]
+_PRELOAD = ["__main__", "lepton.edge.sources.fork_server", "lepton.edge.sources.capture_child"]
+"""What the fork server imports once, before it forks any child (``fork_server.py`` says why)."""
 
 
 _LIVE: set[BaseProcess] = set()

@@ -104,11 +104,17 @@ def test_silent_cameras_hold_back_neither_ready_nor_the_healthy_ones(
         assert line.daemon.proc is not None
         names = descendants(line.daemon.proc.pid).values()
         assert sum(name.startswith("lepton-cam:") for name in names) == 4, names
-        # a clean stop ends every capture process, the silent ones' blocked opens too, and says stopped
+        # a clean stop ends every capture process, the silent ones' blocked opens too, and says stopped;
+        # SIGTERM to every process at once, as systemd stops a unit (KillMode=control-group)
         family = descendants(line.daemon.proc.pid)
-        line.daemon.stop()
-        assert line.daemon.proc.returncode == 0, line.daemon.tail()
+        for pid in [line.daemon.proc.pid, *family]:
+            os.kill(pid, signal.SIGTERM)
+        assert line.daemon.wait(timeout_s=30) == 0, line.daemon.tail()
         wait_until(lambda: not any(alive(pid) for pid in family), 10, f"no process left of {family}")
+        for i in range(len(healthy)):  # streaming until the stop: no burst of "reconnecting" as it goes
+            stopped = line.wait_state("stopped", cam=f"good{i}")
+            states = [s["state"] for s in line.statuses(f"good{i}")]
+            assert "reconnecting" not in states[states.index("streaming") : stopped], states
     finally:
         line.close()
         for conn in held:
