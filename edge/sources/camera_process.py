@@ -118,8 +118,13 @@ class CameraProcessSource(FrameSource):
             name=f"capture-{self.camera}",
             daemon=True,
         )
-        child.start()
-        child_conn.close()
+        try:
+            child.start()
+        except OSError as err:  # no fork server (out of memory, TasksMax, no writable /tmp): retried
+            conn.close()
+            raise SourceUnavailableError(f"cannot start a capture process: {err}") from err
+        finally:
+            child_conn.close()
         with self._lock:
             self._child, self._conn = child, conn
             _LIVE.add(child)
