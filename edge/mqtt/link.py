@@ -183,11 +183,13 @@ class MqttLink:
         self._alarms.clear(ALARM_BROKER)
         self._connected_mono = time.monotonic()
         self.connects += 1
+        # Under the lock up to `connected`: a state published meanwhile either lands in the dict
+        # before this resend (and goes out with it) or sees `connected` and goes out itself after
+        # it, so the broker never keeps an older state than the last one published.
         with self._retained_lock:
-            retained = list(self._retained.items())
-        for topic, payload in retained:
-            client.publish(topic, payload, qos=1, retain=True)
-        self.connected.set()
+            for topic, payload in self._retained.items():
+                client.publish(topic, payload, qos=1, retain=True)
+            self.connected.set()
         self.wake.set()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -258,8 +260,8 @@ class MqttLink:
         """Publish now if connected, and again on every reconnect."""
         with self._retained_lock:
             self._retained[topic] = payload
-        if self.connected.is_set():
-            self._client.publish(topic, payload, qos=1, retain=True)
+            if self.connected.is_set():  # publish() only queues (see the module doc): no wait under the lock
+                self._client.publish(topic, payload, qos=1, retain=True)
 
     def publish_transient(self, topic: str, payload: bytes) -> None:
         """QoS 0, dropped while offline (stats)."""
