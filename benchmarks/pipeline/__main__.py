@@ -3,10 +3,12 @@ threads and video, at each size and precision, against a local Mosquitto.
 
     .venv/bin/python -m benchmarks.pipeline [--sizes 640x480,1280x720]
         [--threads 1,2] [--rounds 3] [--soak-s 600] [--out build/bench/pipeline]
+    .venv/bin/python -m benchmarks.pipeline --contention 4 [--daemon-nice 0,-5] ...
 
 Needs the demo build (``make demo`` makes build/demo: video, model, bundle). Writes
 ``results.json`` and ``results.md`` under ``--out`` (and ``soak.json``/``soak.png`` with
-``--soak-s``). Not a test: it asserts nothing; the targets table says what held.
+``--soak-s``), or ``contention.json``/``contention.md`` with ``--contention``
+(benchmarks/pipeline/contention.py). Not a test: it asserts nothing; the targets table says what held.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.pipeline.children import run_child
+from benchmarks.pipeline.contention import contention_markdown, contention_round, degradation
 from benchmarks.pipeline.daemon_run import DaemonRun, run_daemon
 from benchmarks.pipeline.inputs import frame_count, sized_video
 from benchmarks.pipeline.report import as_json, machine, markdown, median_rows, targets
@@ -34,6 +39,10 @@ DEMO = REPO / "build" / "demo"
 
 def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
+
+
+def _nices(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +62,18 @@ def _parser() -> argparse.ArgumentParser:
         default=100.0,
         help="length of each live-like run, the video looping (0: one pass); about one event per second, "
         "so 100 s gives p99 over 100 events rather than the maximum of 25",
+    )
+    parser.add_argument(
+        "--contention",
+        type=int,
+        default=0,
+        help="instead of the comparison: every variant quiet and beside this many CPU-hog processes",
+    )
+    parser.add_argument(
+        "--daemon-nice",
+        type=_nices,
+        default=[0],
+        help="with --contention: the daemon's nice values to compare (as the unit's Nice=), e.g. 0,-5",
     )
     parser.add_argument("--soak-s", type=float, default=0.0, help="soak this long (0: none)")
     parser.add_argument("--soak-warmup-s", type=float, default=60.0)
@@ -138,6 +159,36 @@ def _compare(
     print(table)
 
 
+def _contention(
+    args: argparse.Namespace, broker: Broker, videos: dict[str, Path], precisions: list[str]
+) -> None:
+    started, load_before = time.monotonic(), os.getloadavg()
+    rounds = []
+    for n in range(args.rounds):
+        logging.info("round %d/%d (%d hogs)", n + 1, args.rounds, args.contention)
+        rounds.append(contention_round(args, broker, videos, precisions, n))
+    entries = degradation(rounds)
+    meta = {
+        "machine": machine(),
+        "rounds": args.rounds,
+        "contention": args.contention,
+        "daemon_nice": args.daemon_nice,
+        "video": args.video.name,
+        "paced_fps": args.paced_fps,
+        "paced_s": args.paced_s,
+        "loadavg_before": " ".join(f"{v:.1f}" for v in load_before),
+        "loadavg_after": " ".join(f"{v:.1f}" for v in os.getloadavg()),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    raw = [[{**asdict(r), "fps": round(r.fps, 2)} for r in rows] for rows in rounds]
+    schema = "lepton.bench.pipeline-contention/1"
+    document = {"schema": schema, "meta": meta, "variants": entries, "rounds": raw}
+    (args.out / "contention.json").write_text(json.dumps(document, indent=2) + "\n")
+    table = contention_markdown(entries, meta)
+    (args.out / "contention.md").write_text(table)
+    print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = _parser().parse_args(argv)
@@ -153,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     broker = Broker(args.out / "broker").start()
     started = time.monotonic()
     try:
-        if not args.soak_only:
+        if args.contention > 0:
+            _contention(args, broker, videos, precisions)
+        elif not args.soak_only:
             _compare(args, broker, videos, sizes, precisions, started)
         if args.soak_s > 0:
             run = DaemonRun(

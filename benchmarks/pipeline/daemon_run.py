@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.pipeline.hogs import Hogs
 from benchmarks.pipeline.procstat import CpuMark, memory_mb
 from benchmarks.pipeline.results import Measured
 from lepton.edge.outbox.delivery_clock import nearest_rank
@@ -45,6 +47,13 @@ class DaemonRun:
     """Stop with SIGTERM after this long (looping sources); None: run until the file ends."""
     stats_interval_s: float = 3600.0
     extra_toml: str = ""
+    nice: int = 0
+    """The daemon's nice value, as the unit's ``Nice=`` sets it (``nice -n``: every thread inherits it)."""
+
+    @property
+    def variant(self) -> str:
+        notes = (["paced"] if self.realtime else []) + ([f"nice {self.nice}"] if self.nice else [])
+        return "lepton-edge" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _config(run: DaemonRun, state_dir: Path) -> str:
@@ -140,13 +149,17 @@ def _pythonpath() -> dict[str, str]:
     return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
 
 
-def run_daemon(run: DaemonRun, on_sample: Callable[[float, float], None] | None = None) -> Measured:
-    """Run one daemon to its end; ``on_sample(seconds since READY, RSS MiB)`` every second."""
-    return run_daemon_with_stats(run, on_sample)[0]
+def run_daemon(
+    run: DaemonRun, on_sample: Callable[[float, float], None] | None = None, hogs: Hogs | None = None
+) -> Measured:
+    """Run one daemon to its end; ``on_sample(seconds since READY, RSS MiB)`` every second;
+    ``hogs`` busy the box from READY=1 to STOPPING=1 (the measured window only: the engine
+    choice and batch timing at start stay undisturbed, as the bare engine's loading is)."""
+    return run_daemon_with_stats(run, on_sample, hogs)[0]
 
 
 def run_daemon_with_stats(
-    run: DaemonRun, on_sample: Callable[[float, float], None] | None = None
+    run: DaemonRun, on_sample: Callable[[float, float], None] | None = None, hogs: Hogs | None = None
 ) -> tuple[Measured, list[dict[str, Any]]]:
     """``run_daemon``, and every stats payload the daemon published (with its arrival time)."""
     with tempfile.TemporaryDirectory(prefix="lepton-bench-") as tmp:
@@ -159,17 +172,20 @@ def run_daemon_with_stats(
         sock.settimeout(0.5)
         listener = _StatsListener(run.port)
         log = (work / "daemon.log").open("w")
+        nice = [shutil.which("nice") or "/usr/bin/nice", "-n", str(run.nice)] if run.nice else []
         proc = subprocess.Popen(
-            [str(BIN / "lepton-edge"), "run", "--config", str(config)],
+            [*nice, str(BIN / "lepton-edge"), "run", "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={"NOTIFY_SOCKET": str(notify_path), "PATH": str(BIN), **_pythonpath()},
         )
         try:
-            window = _watch(proc, sock, run.duration_s, on_sample)
+            window = _watch(proc, sock, run.duration_s, on_sample, hogs or Hogs(0))
             final = listener.wait_final(30.0)
             code = proc.wait(timeout=60)
         finally:
+            if hogs is not None:
+                hogs.stop()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
@@ -188,7 +204,7 @@ def run_daemon_with_stats(
         frames = sum(sum(s["frames"].values()) for s in listener.stats)
         events = sum((s["capture_to_puback_ms"] or {}).get("count", 0) for s in listener.stats)
         measured = Measured(
-            variant="lepton-edge" + (" (paced)" if run.realtime else ""),
+            variant=run.variant,
             size=run.size,
             precision=run.precision,
             threads=run.threads,
@@ -203,6 +219,7 @@ def run_daemon_with_stats(
             stage_ms=final["stage_ms"] if one_period else None,
             batch_mean=final["batch_mean"] if one_period else None,
             latency_split_ms=_split(final, listener.new_to_commit_ms) if one_period else None,
+            hog_cores=round(hogs.cores, 3) if hogs is not None and hogs.count else None,
         )
         return measured, listener.stats
 
@@ -219,8 +236,10 @@ def _watch(
     sock: socket.socket,
     duration_s: float | None,
     on_sample: Callable[[float, float], None] | None,
+    hogs: Hogs,
 ) -> _Window | None:
-    """Follow the notify socket until STOPPING=1; SIGTERM ``duration_s`` after READY when set."""
+    """Follow the notify socket until STOPPING=1; SIGTERM ``duration_s`` after READY when set;
+    ``hogs`` run in between."""
     ready: CpuMark | None = None
     next_sample = 0.0
     while proc.poll() is None:
@@ -230,9 +249,12 @@ def _watch(
             message = ""
         now = time.monotonic()
         if "READY=1" in message:
-            ready, next_sample = CpuMark.of(proc.pid), now
+            hogs.start()
+            ready, next_sample = CpuMark.of(proc.pid), time.monotonic()
         if "STOPPING=1" in message and ready is not None:
-            return _Window(ready, CpuMark.of(proc.pid), memory_mb(proc.pid)[1])
+            window = _Window(ready, CpuMark.of(proc.pid), memory_mb(proc.pid)[1])
+            hogs.stop()
+            return window
         if ready is None:
             continue
         if on_sample is not None and now >= next_sample:

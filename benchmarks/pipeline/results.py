@@ -30,6 +30,8 @@ class Measured:
     """lepton-edge only: mean frames per engine call."""
     latency_split_ms: dict[str, float] | None = None
     """lepton-edge only: p50 and p99 of each side of the commit (``capture_to_commit_p99``...)."""
+    hog_cores: float | None = None
+    """Contention runs: the cores the CPU hogs got while this variant was measured (None: quiet)."""
 
     @property
     def fps(self) -> float:
