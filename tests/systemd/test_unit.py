@@ -58,6 +58,24 @@ def test_unit_never_restart_loops_on_bad_config_or_bundle() -> None:
     assert not [line for line in text.splitlines() if "=" in line and "#" in line]
 
 
+def _settings() -> dict[str, str]:
+    return dict(line.split("=", 1) for line in UNIT.read_text().splitlines() if "=" in line)
+
+
+def test_unit_outranks_other_processes_by_weight_not_by_realtime() -> None:
+    """Nice= weighs the daemon's threads where it shares a scheduling group with other
+    processes, CPUWeight= its cgroup where systemd runs the cpu controller: the same weight
+    both ways (the kernel's ratio is 1.25 per nice step), so the priority does not depend on
+    which one a box uses (systemd/README.md, "Scheduling"). Never a realtime policy: a daemon
+    spinning in a bug must not starve the box, and RestrictRealtime=yes would refuse it."""
+    settings = _settings()
+    nice, weight = int(settings["Nice"]), int(settings["CPUWeight"])
+    assert -10 <= nice < 0
+    assert abs(weight / 100 - 1.25**-nice) / 1.25**-nice < 0.05
+    assert settings["RestrictRealtime"] == "yes"
+    assert settings.get("CPUSchedulingPolicy", "other") == "other"
+
+
 def test_example_config_is_valid() -> None:
     config = load_config(REPO / "systemd" / "config.example.toml")
     assert config.device.id == "line1-station3"
