@@ -50,6 +50,11 @@ class DaemonRun:
     nice: int = 0
     """The daemon's nice value, as the unit's ``Nice=`` sets it (``nice -n``: every thread inherits it)."""
 
+    backends: tuple[str, ...] = ("ort-cpu",)
+    """``engine.backends``: one backend pins the engine; several let the daemon choose by speed."""
+    engine_precision: tuple[str, ...] | None = None
+    """``engine.precision``; None leaves the daemon's "auto"."""
+
     @property
     def variant(self) -> str:
         notes = (["paced"] if self.realtime else []) + ([f"nice {self.nice}"] if self.nice else [])
@@ -57,6 +62,10 @@ class DaemonRun:
 
 
 def _config(run: DaemonRun, state_dir: Path) -> str:
+    backends = json.dumps(list(run.backends))
+    precision = (
+        "" if run.engine_precision is None else f"precision = {json.dumps(list(run.engine_precision))}"
+    )
     return f"""
 [device]
 id = "bench"
@@ -68,8 +77,9 @@ path = "{run.bundle.resolve()}"
 precision = "{run.precision}"
 
 [engine]
-backends = ["ort-cpu"]
+backends = {backends}
 intra_op_threads = {run.threads}
+{precision}
 
 [[sources]]
 kind = "file"
@@ -94,23 +104,30 @@ stats_interval_s = {run.stats_interval_s}
 
 @dataclass
 class _StatsListener:
-    """The daemon's stats messages, and how long each ``new`` event took from capture to commit."""
+    """The daemon's stats messages, how long each ``new`` event took from capture to commit,
+    and the engine its ``online`` status named."""
 
     port: int
     stats: list[dict[str, Any]] = field(default_factory=list)
     new_to_commit_ms: list[float] = field(default_factory=list)
+    engine: str = ""
 
     def __post_init__(self) -> None:
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-stats")
         self._client.on_message = self._on_message
         self._client.connect("127.0.0.1", self.port)
-        self._client.subscribe([("lepton/bench/stats", 0), ("lepton/bench/+/events", 1)])
+        self._client.subscribe(
+            [("lepton/bench/stats", 0), ("lepton/bench/+/events", 1), ("lepton/bench/status", 1)]
+        )
         self._client.loop_start()
         time.sleep(0.2)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         payload = json.loads(msg.payload)
-        if msg.topic.endswith("/events"):
+        if msg.topic.endswith("/bench/status"):
+            if payload.get("state") == "online" and "backend" in payload:
+                self.engine = f"{payload['backend']} {payload.get('precision', '')}".strip()
+        elif msg.topic.endswith("/events"):
             if payload["type"] == "new":  # the events a snapshot is made for
                 self.new_to_commit_ms.append(payload["timing"]["capture_to_commit_ms"])
         else:
@@ -220,6 +237,7 @@ def run_daemon_with_stats(
             batch_mean=final["batch_mean"] if one_period else None,
             latency_split_ms=_split(final, listener.new_to_commit_ms) if one_period else None,
             hog_cores=round(hogs.cores, 3) if hogs is not None and hogs.count else None,
+            engine=listener.engine,
         )
         return measured, listener.stats
 

@@ -32,6 +32,8 @@ class Measured:
     """lepton-edge only: p50 and p99 of each side of the commit (``capture_to_commit_p99``...)."""
     hog_cores: float | None = None
     """Contention runs: the cores the CPU hogs got while this variant was measured (None: quiet)."""
+    engine: str = ""
+    """lepton-edge only: the backend and precision its ``online`` status named (what it picked)."""
 
     @property
     def fps(self) -> float:
