@@ -61,7 +61,8 @@ class DaemonRun:
         return "lepton-edge" + (f" ({', '.join(notes)})" if notes else "")
 
 
-def _config(run: DaemonRun, state_dir: Path) -> str:
+def daemon_toml(run: DaemonRun, state_dir: Path) -> str:
+    """The config file the daemon runs with (its state under ``state_dir``)."""
     backends = json.dumps(list(run.backends))
     precision = (
         "" if run.engine_precision is None else f"precision = {json.dumps(list(run.engine_precision))}"
@@ -182,7 +183,7 @@ def run_daemon_with_stats(
     with tempfile.TemporaryDirectory(prefix="lepton-bench-") as tmp:
         work = Path(tmp)
         config = work / "lepton-edge.toml"
-        config.write_text(_config(run, work / "state"))
+        config.write_text(daemon_toml(run, work / "state"))
         notify_path = work / "notify.sock"
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(str(notify_path))
