@@ -105,7 +105,7 @@ def markdown(summary: dict[str, Any], rounds: list[list[Timed]], meta: dict[str,
         f"OpenCV {meta['ultra_versions'].get('opencv')}; lepton's: onnxruntime "
         f"{meta['machine']['onnxruntime']}, "
         f"OpenCV {meta['machine']['opencv']}. {len(rounds)} round(s), variants interleaved; "
-        "fps is the round with the median fps.",
+        "fps is the round with the median fps (the lower one of an even count).",
         "",
         "| variant | engine it ran | fps (median) | fps each round | CPU cores | peak RSS MB "
         "| ms per frame by stage | boxes (conf 0.25) |",
@@ -115,8 +115,9 @@ def markdown(summary: dict[str, Any], rounds: list[list[Timed]], meta: dict[str,
     for name in order:
         row = median_row(groups[name])
         each = ", ".join(f"{r.fps:.1f}" for r in groups[name])
+        engines = ", ".join(dict.fromkeys(r.engine for r in groups[name]))  # the pick may differ by round
         lines.append(
-            f"| {name} | {row.engine} | {row.fps:.1f} | {each} | {row.cpu_cores:.2f} | {row.peak_rss_mb:.0f} "
+            f"| {name} | {engines} | {row.fps:.1f} | {each} | {row.cpu_cores:.2f} | {row.peak_rss_mb:.0f} "
             f"| {_stages(row)} | {_boxes(row, first)} |"
         )
     if meta.get("lepton_boxes"):
