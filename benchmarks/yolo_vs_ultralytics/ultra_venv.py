@@ -7,6 +7,7 @@ that import nothing of lepton.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -17,20 +18,29 @@ DEFAULT_PYTHON = Path("/work/bench-ultra/bin/python")
 
 HOW_TO_CREATE = """\
 The Ultralytics side runs in its own venv, outside the repository (Ultralytics is AGPL and must
-never be a lepton dependency). Create it once (about 5 GB: the torch wheel is a CUDA build, which
+never be a lepton dependency). Create it once (about 7 GB: the torch wheel is a CUDA build, which
 runs on CPU), then pass it with --ultra-python if it is not at {python}:
 
     python3.11 -m venv {venv}
     {venv}/bin/pip install torch==2.14.1 torchvision==0.29.1
-    {venv}/bin/pip install ultralytics onnx onnxslim onnxruntime==<lepton's> openvino==<lepton's> py-spy
+    {venv}/bin/pip install ultralytics onnx onnxslim onnxruntime=={ort} openvino=={ov} py-spy
 
 (onnxruntime and openvino at the versions lepton's venv has, so both sides run the same runtimes;
 onnx, onnxslim and openvino are what Ultralytics' exports need, installed first so that it does not
 try to pip-install them itself.)"""
 
 
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "<the version lepton's venv has>"
+
+
 def how_to_create(python: Path) -> str:
-    return HOW_TO_CREATE.format(python=python, venv=python.parent.parent)
+    return HOW_TO_CREATE.format(
+        python=python, venv=python.parent.parent, ort=_version("onnxruntime"), ov=_version("openvino")
+    )
 
 
 def check_venv(python: Path) -> dict[str, str] | str:
