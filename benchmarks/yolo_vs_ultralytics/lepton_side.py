@@ -93,9 +93,24 @@ also_threads = []
 """
 
 
+def code_trees() -> dict[str, str]:
+    """The committed trees of the code that writes and reads a bundle: a bundle from older
+    exporter code is not reused (uncommitted edits are not seen: ``--force`` then)."""
+    trees = {}
+    for folder in ("export", "calibration", "edge"):
+        proc = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", f"HEAD:{folder}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        trees[folder] = proc.stdout.strip() if proc.returncode == 0 else "unknown"
+    return trees
+
+
 def export_bundle(onnx: Path, video: Path, work: Path, calibration: int, force: bool) -> Path:
     """``lepton-export build`` as CI runs it (console script, this checkout's code); reused when
-    the same ONNX, video and settings made the bundle already."""
+    the same ONNX, video, settings and exporter code made the bundle already."""
     work.mkdir(parents=True, exist_ok=True)
     bundle = work / "bundle"
     stamp_path = work / "stamp.json"
@@ -104,6 +119,7 @@ def export_bundle(onnx: Path, video: Path, work: Path, calibration: int, force: 
         "video": str(video.resolve()),
         "video_bytes": video.stat().st_size,
         "calibration": calibration,
+        "code": code_trees(),
     }
     made = (bundle / "manifest.json").is_file() and stamp_path.is_file()
     if not force and made and json.loads(stamp_path.read_text()) == stamp:
