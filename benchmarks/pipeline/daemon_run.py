@@ -49,7 +49,6 @@ class DaemonRun:
     extra_toml: str = ""
     nice: int = 0
     """The daemon's nice value, as the unit's ``Nice=`` sets it (``nice -n``: every thread inherits it)."""
-
     backends: tuple[str, ...] = ("ort-cpu",)
     """``engine.backends``: one backend pins the engine; several let the daemon choose by speed."""
     engine_precision: tuple[str, ...] | None = None
