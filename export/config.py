@@ -49,8 +49,9 @@ class ModelConfig(StrictModel):
     version: str = Field(min_length=1, description="Model version (free form: a date, semver, git tag).")
     task: Task = Field(
         default="classification",
-        description="What the model does; selects the decoder. detection and anomaly need model.onnx "
-        "(filled from an Ultralytics file's metadata).",
+        description="What the model does; selects the decoder. detection: a PyTorch source whose forward "
+        "returns (N, 4 + labels, anchors) or (N, K, 6), or model.onnx (filled from an Ultralytics "
+        "file's metadata); anomaly needs model.onnx.",
     )
     onnx: ConfigPath | None = Field(
         default=None,
@@ -121,10 +122,10 @@ class ModelConfig(StrictModel):
                 "weights = 'state_dict.pt', or torchscript = 'model.pt', or "
                 "exported_program = 'model.pt2' (torch.export.save), or onnx = 'model.onnx'"
             )
-        if self.task != "classification" and self.onnx is None:
+        if self.task == "anomaly" and self.onnx is None:
             raise ValueError(
                 f"task {self.task!r} is exported from an ONNX file: set onnx = 'model.onnx' "
-                "(e.g. what `yolo export format=onnx` or anomalib's export wrote)"
+                "(e.g. what anomalib's export wrote)"
             )
         if self.labels is None and self.names is None:
             raise ValueError("labels are needed: set labels = 'labels.txt' (one per line) or names = [...]")

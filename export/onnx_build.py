@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +68,18 @@ ONNX_REPORT = "reports/onnx_import.json"
 EXPORTER = "user onnx"
 
 
+@dataclass(frozen=True)
+class TorchOrigin:
+    """Where an ONNX file came from when lepton-export exported it from PyTorch itself
+    (``torch_detection_build.py``): the checkpoint, the exporter, the parity gate's evidence."""
+
+    source_path: Path
+    source_sha256: str
+    exporter: str
+    checks: tuple[CheckResult, ...]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
 def read_onnx_labels(config: ExportConfig) -> tuple[str, ...]:
     """The labels file, else the names inline (or from Ultralytics' metadata); both must agree."""
     names = config.model.names
@@ -83,8 +97,13 @@ def read_onnx_labels(config: ExportConfig) -> tuple[str, ...]:
     return labels
 
 
-def build_onnx_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> BuildResult:
-    """Bundle ``config.model.onnx`` at ``out_dir`` with every check, or raise and leave nothing."""
+def build_onnx_bundle(
+    config: ExportConfig, out_dir: Path, progress: bool = True, origin: TorchOrigin | None = None
+) -> BuildResult:
+    """Bundle ``config.model.onnx`` at ``out_dir`` with every check, or raise and leave nothing.
+
+    ``origin``: the file was exported from PyTorch here; its checkpoint is the bundle's source.
+    """
     started = time.monotonic()
     out_dir = out_dir.resolve()
     check_bundle_target(out_dir)
@@ -105,8 +124,9 @@ def build_onnx_bundle(config: ExportConfig, out_dir: Path, progress: bool = True
     )
     with StageProgress(progress) as stages, staged_directory(out_dir) as stage:
         warnings, skipped = _build_in(
-            stage, config, labels, task, (batch, [f.shape[:2] for f in frames]), held, int8_inputs, stages
-        )
+            stage, config, labels, task, (batch, [f.shape[:2] for f in frames]), held, int8_inputs, stages,
+            origin,
+        )  # fmt: skip
         verify_bundle(stage)
     manifest = verify_bundle(out_dir)
     log.info("bundle %s written and verified", out_dir)
@@ -128,6 +148,7 @@ def _build_in(
     held: HeldOut,
     int8_inputs: Int8Job | None,
     progress: StageProgress,
+    origin: TorchOrigin | None = None,
 ) -> tuple[tuple[str, ...], dict[str, str]]:
     assert config.model.onnx is not None
     spec = config.input.spec()
@@ -140,7 +161,7 @@ def _build_in(
     _decode_samples(config, labels, task, samples, fp32_run)
     task, chosen = _anomaly_threshold(config, labels, task, held, fp32_run)
     draft = draft_manifest(labels, task, (config.preprocess, spec))
-    checks: tuple[CheckResult, ...] = (graph.as_check(), *chosen)
+    checks: tuple[CheckResult, ...] = (*(origin.checks if origin else ()), graph.as_check(), *chosen)
     golden = write_golden_inputs(stage, samples[0][: config.samples.golden_count], config.input.name)
     golden = _golden_outputs(stage, golden, "fp32", fp32_run, config)
     models: tuple[ModelFile, ...] = (ModelFile(FP32_MODEL, "fp32", graph.opset),)
@@ -153,17 +174,17 @@ def _build_in(
             golden = _golden_outputs(stage, golden, key, runner, config)
         models += int8.models
         checks += int8.checks
-    report = _write_report(stage, config, graph, held, int8)
+    report = _write_report(stage, config, graph, held, int8, origin)
     write_bundle_manifest(
         stage,
         BundleContents(
             config=config,
             labels=labels,
-            source_sha256=graph.source_sha256,
+            source_sha256=origin.source_sha256 if origin else graph.source_sha256,
             models=models,
             golden=golden,
             reports=(report,),
-            toolchain=collect_toolchain(EXPORTER),
+            toolchain=collect_toolchain(origin.exporter if origin else EXPORTER),
             checks=checks,
             calibration_files=int8.calibration_files if int8 else (),
             calibration=int8.manifest_calibration if int8 else None,
@@ -244,14 +265,21 @@ def _golden_outputs(
 
 
 def _write_report(
-    stage: Path, config: ExportConfig, graph: ImportedGraph, held: HeldOut, int8: OnnxInt8Build | None
+    stage: Path,
+    config: ExportConfig,
+    graph: ImportedGraph,
+    held: HeldOut,
+    int8: OnnxInt8Build | None,
+    origin: TorchOrigin | None = None,
 ) -> str:
+    source = origin.source_path if origin else config.model.onnx
     report = {
         "report": "lepton.export.onnx_import/1",
         "model": config.model.name,
         "version": config.model.version,
-        "source": recorded_path(config.model.onnx, config.base_dir) if config.model.onnx else None,
-        "source_sha256": graph.source_sha256,
+        "source": recorded_path(source, config.base_dir) if source else None,
+        "source_sha256": origin.source_sha256 if origin else graph.source_sha256,
+        "pytorch": origin.report if origin else None,
         "opset": graph.opset,
         "producer": graph.producer,
         "dropped_outputs": list(graph.dropped_outputs),
@@ -266,4 +294,4 @@ def _write_report(
     return ONNX_REPORT
 
 
-__all__ = ["ONNX_REPORT", "build_onnx_bundle", "read_onnx_labels"]
+__all__ = ["ONNX_REPORT", "TorchOrigin", "build_onnx_bundle", "read_onnx_labels"]

@@ -88,6 +88,10 @@ def build_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> 
         from lepton.export.onnx_build import build_onnx_bundle
 
         return build_onnx_bundle(config, out_dir, progress)
+    if config.model.task == "detection":  # PyTorch detector: exported here, then the same sequence
+        from lepton.export.torch_detection_build import build_torch_detection_bundle
+
+        return build_torch_detection_bundle(config, out_dir, progress)
     started = time.monotonic()
     out_dir = out_dir.resolve()
     check_bundle_target(out_dir)

@@ -88,7 +88,10 @@ def load_model(config: ModelConfig, labels: tuple[str, ...], input_config: Input
         module.eval()
     for parameter in module.parameters():  # ScriptModules refuse module.requires_grad_()
         parameter.requires_grad_(False)
-    classes = _probe_classes(module, input_config)
+    if config.task == "detection":
+        classes = _probe_detection_classes(module, input_config, len(labels), config.labels)
+    else:
+        classes = _probe_classes(module, input_config)
     if classes != len(labels):
         raise UsageError(
             f"model.labels {config.labels}: has {len(labels)} labels but the model outputs "
@@ -260,6 +263,37 @@ def _probe_classes(module: torch.nn.Module, input_config: InputConfig) -> int:
             "logits tensor of shape (batch, classes): wrap the model so forward returns it"
         )
     return int(out.shape[1])
+
+
+def _probe_detection_classes(
+    module: torch.nn.Module, input_config: InputConfig, labels: int, labels_path: Path | None
+) -> int:
+    """A detector's class count from one zero input: (1, 4 + classes, anchors) (YOLOv8 raw),
+    or (1, K, 6) (end-to-end: x1, y1, x2, y2, score, class; the count is the labels')."""
+    shape = (1, 3, input_config.height, input_config.width)
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(shape))
+    except Exception as err:
+        raise UsageError(
+            f"model: forward on a zero input of shape {shape} raised "
+            f"{describe_exception(err)}; check [input] height/width against the model"
+        ) from err
+    if isinstance(out, torch.Tensor) and out.ndim == 3 and out.shape[0] == 1:
+        if out.shape[1] == 4 + labels or out.shape[2] == 6:
+            return labels
+        if out.shape[1] > 4:
+            raise UsageError(
+                f"model.labels {labels_path}: has {labels} labels but the detector outputs "
+                f"{tuple(out.shape)}: {int(out.shape[1]) - 4} classes after the 4 box rows; labels.txt must "
+                "name every class, one per line in output order"
+            )
+    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    raise UsageError(
+        f"model: forward on a {shape} input returned {got}; a detection model must return one tensor "
+        f"(batch, 4 + classes, anchors) (cx, cy, w, h in input pixels, then class scores: YOLOv8's raw "
+        "layout) or (batch, K, 6) (x1, y1, x2, y2, score, class): wrap the model so forward returns it"
+    )
 
 
 @contextmanager

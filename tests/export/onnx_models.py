@@ -89,6 +89,16 @@ class TinyYolo(nn.Module):
         return self.model[1](self.model[0](x))
 
 
+def tiny_yolo(num_classes: int) -> nn.Module:
+    """``model.factory`` for the PyTorch detection path: the same detector, built from its labels."""
+    return TinyYolo(num_classes)
+
+
+def tiny_yolo_two_classes(num_classes: int) -> nn.Module:
+    """A factory that ignores its class count (a hard-coded detector): the export must notice."""
+    return TinyYolo(len(NAMES))
+
+
 class TinyYoloEndToEnd(nn.Module):
     """YOLO26/YOLOv10's output layout: (N, K, 6) x1, y1, x2, y2, score, class, best K first."""
 
@@ -195,6 +205,8 @@ __all__ = [
     "TinyAnomaly",
     "TinyYolo",
     "TinyYoloEndToEnd",
+    "tiny_yolo",
+    "tiny_yolo_two_classes",
     "write_anomaly",
     "write_yolo",
 ]
