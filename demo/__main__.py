@@ -2,10 +2,12 @@
 
 Subcommands (one table, each a thin shell over one importable function):
 
-    build           data set + conveyor video + trained classifier   (demo.build.build_demo)
-    ship            make <out>'s trained weights the shipped ones    (demo.build.ship_weights)
-    bundle-current  exit 0 when <out>/bundle was exported from <out>/model (demo.bundle_check)
-    score           the daemon's alerts against the video's truth    (demo.scoring.score_events)
+    build           data set + conveyor video + trained classifier and detector (demo.build.build_demo)
+    ship            make <out>'s trained weights the shipped ones    (demo.build.ship_weights,
+                    demo.detector_build.ship_detector)
+    bundle-current  exit 0 when <out>/bundle was exported from <out>/model, or with
+                    --detector <out>/detector-bundle from <out>/detector (demo.bundle_check)
+    score           the daemons' alerts against the video's truth   (demo.scoring.score_events)
 
 A ``LeptonError`` prints its message, without a traceback, and exits with its code.
 """
@@ -43,6 +45,11 @@ def _build(args: argparse.Namespace) -> int:
     )
     if args.epochs is not None:
         config = dataclasses.replace(config, epochs=args.epochs)
+    if args.detector_epochs is not None:
+        assert config.detector is not None
+        config = dataclasses.replace(
+            config, detector=dataclasses.replace(config.detector, epochs=args.detector_epochs)
+        )
     results = build_demo(config, _say)  # one line per step on stderr as it finishes
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
@@ -53,15 +60,21 @@ def _ship(args: argparse.Namespace) -> int:
     from demo.build import ship_weights
     from lepton.edge.machine import read_cpu_model
 
-    made_for = ship_weights(args.out, trained_on=read_cpu_model())
-    _say(f"demo: shipped {args.out}/model as demo/weights ({made_for.trained_on}); commit demo/weights/")
+    if args.what in ("classifier", "both"):
+        made_for = ship_weights(args.out, trained_on=read_cpu_model())
+        _say(f"demo: shipped {args.out}/model as demo/weights ({made_for.trained_on}); commit demo/weights/")
+    if args.what in ("detector", "both"):
+        from demo.detector_build import ship_detector
+
+        made_for = ship_detector(args.out, trained_on=read_cpu_model())
+        _say(f"demo: shipped {args.out}/detector as demo/weights/detector ({made_for.trained_on}); commit it")
     return 0
 
 
 def _bundle_current(args: argparse.Namespace) -> int:
     from demo.bundle_check import bundle_staleness
 
-    reason = bundle_staleness(args.out)
+    reason = bundle_staleness(args.out, "detector" if args.detector else "classifier")
     if reason is not None:
         _say(f"demo: bundle is not current: {reason}")
         return 1
@@ -69,13 +82,15 @@ def _bundle_current(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from demo.scoring import read_events_jsonl, score_events
+    from demo.scoring import by_device, read_events_jsonl, score_events
     from demo.truth import read_truth
 
     truth = read_truth(args.truth)
-    score = score_events(truth, read_events_jsonl(args.events))
     ok_parts = sum(part.label == "ok" for part in truth.parts)
-    print(score.summary(ok_parts))
+    devices = by_device(read_events_jsonl(args.events)) or {"": []}
+    for device, events in devices.items():
+        score = score_events(truth, events)
+        print(f"{device}: {score.summary(ok_parts)}" if len(devices) > 1 else score.summary(ok_parts))
     return 0
 
 
@@ -86,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser("build", help="data set, conveyor video and trained classifier")
+    build = sub.add_parser("build", help="data set, conveyor video, trained classifier and detector")
     build.add_argument("--out", type=Path, default=Path("build/demo"), help="output directory")
     build.add_argument("--seed", type=int, default=0, help="seed of every random stream")
     build.add_argument("--parts", type=int, default=30, help="parts in the conveyor video")
@@ -99,6 +114,12 @@ def _parser() -> argparse.ArgumentParser:
         help="data set split sizes",
     )
     build.add_argument("--epochs", type=int, default=None, help="training epochs (default: the tuned number)")
+    build.add_argument(
+        "--detector-epochs",
+        type=int,
+        default=None,
+        help="detector training epochs (default: the tuned number)",
+    )
     build.add_argument("--force", action="store_true", help="rebuild every step")
     build.add_argument(
         "--train", action="store_true", help="train here even when demo/weights/ was trained for this build"
@@ -114,13 +135,22 @@ def _parser() -> argparse.ArgumentParser:
 
     ship = sub.add_parser("ship", help="make <out>/model (from build --train) the weights in demo/weights/")
     ship.add_argument("--out", type=Path, default=Path("build/demo"))
+    ship.add_argument(
+        "what", nargs="?", choices=("classifier", "detector", "both"), default="classifier",
+        help="which trained model to ship (default: the classifier)",
+    )  # fmt: skip
     ship.set_defaults(run=_ship)
 
     current = sub.add_parser("bundle-current", help="exit 0 if <out>/bundle matches <out>/model")
     current.add_argument("--out", type=Path, default=Path("build/demo"))
+    current.add_argument(
+        "--detector", action="store_true", help="the detector's bundle (<out>/detector-bundle) instead"
+    )
     current.set_defaults(run=_bundle_current)
 
-    score = sub.add_parser("score", help="score alerts (JSON lines) against line.truth.json")
+    score = sub.add_parser(
+        "score", help="score alerts (JSON lines) against line.truth.json, per device; boxes by IoU"
+    )
     score.add_argument("--truth", type=Path, required=True)
     score.add_argument("--events", type=Path, required=True)
     score.set_defaults(run=_score)

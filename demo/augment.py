@@ -14,6 +14,7 @@ import torch
 
 from demo.labels import FRAME_HEIGHT_PX, FRAME_WIDTH_PX, INPUT, PREPROCESS
 from demo.tensor_cache import Box, TensorSplit
+from lepton.edge.bundle.manifest import InputSpec
 from lepton.edge.preprocess import letterbox_geometry
 
 
@@ -28,7 +29,9 @@ class Augmentation:
     brightness_shift_px: float = 20.0  # pixel units (0..255)
 
 
-def adjust_brightness(batch: torch.Tensor, gain: torch.Tensor, shift_px: torch.Tensor) -> torch.Tensor:
+def adjust_brightness(
+    batch: torch.Tensor, gain: torch.Tensor, shift_px: torch.Tensor, spec: InputSpec = INPUT
+) -> torch.Tensor:
     """What preprocessing gives for frames whose pixels were p → gain*p + shift_px (before clipping).
 
     With x = (p*scale - m)/s this is x → gain*x + (gain-1)*m/s + shift_px*scale/s, per channel.
@@ -36,7 +39,7 @@ def adjust_brightness(batch: torch.Tensor, gain: torch.Tensor, shift_px: torch.T
     """
     mean = torch.tensor(PREPROCESS.mean, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(PREPROCESS.std, dtype=torch.float32).view(1, 3, 1, 1)
-    rh, _rw, top, _left = letterbox_geometry((FRAME_HEIGHT_PX, FRAME_WIDTH_PX), (INPUT.height, INPUT.width))
+    rh, _rw, top, _left = letterbox_geometry((FRAME_HEIGHT_PX, FRAME_WIDTH_PX), (spec.height, spec.width))
     rows = slice(top, top + rh)
     out = batch.clone()
     out[:, :, rows] = gain * batch[:, :, rows] + (gain - 1) * mean / std
@@ -45,7 +48,7 @@ def adjust_brightness(batch: torch.Tensor, gain: torch.Tensor, shift_px: torch.T
 
 
 def augment(
-    batch: torch.Tensor, generator: torch.Generator, policy: Augmentation
+    batch: torch.Tensor, generator: torch.Generator, policy: Augmentation, spec: InputSpec = INPUT
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random flips and brightness/contrast change; returns the batch and its (N, 2) flips.
 
@@ -61,7 +64,7 @@ def augment(
     lo, hi = policy.brightness_gain
     gain = lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=generator)
     shift = policy.brightness_shift_px * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1)
-    return adjust_brightness(batch, gain, shift), flips
+    return adjust_brightness(batch, gain, shift, spec), flips
 
 
 def _flipped(box: Box | None, flips: torch.Tensor) -> Box | None:

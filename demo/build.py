@@ -22,15 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from demo.conveyor import LineSettings, write_conveyor_video
 from demo.dataset import INDEX_NAME, DatasetIndex, read_index, write_dataset
+from demo.detector_build import DetectorPlan, detector_step, labels_step
 from demo.errors import DemoBuildError
 from demo.labels import LABELS
 from demo.layout import (
     CLASSIFIER_NAME,
     DATA_DIR,
+    DETECTOR_DIR,
     LABELS_NAME,
     MODEL_DIR,
     REPORT_NAME,
@@ -40,11 +42,11 @@ from demo.layout import (
     VIDEO_NAME,
 )
 from demo.scene import GENERATOR_VERSION
+from demo.shipped import ShippedFor
 from demo.train import DEFAULT_EPOCHS, TrainReport, TrainSettings, train_classifier
 from demo.truth import LineTruth, read_truth
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
 from lepton.edge.bundle.manifest import sha256_file
-from lepton.edge.strict_model import StrictModel
 
 Log = Callable[[str], None]
 
@@ -69,6 +71,8 @@ class BuildConfig:
     train_here: bool = False
     """Train even when the shipped weights were made for this build."""
     shipped_dir: Path = SHIPPED_DIR
+    detector: DetectorPlan | None = field(default_factory=DetectorPlan)
+    """The detector's epochs, settings and shipped weights; None: no labels or detector steps."""
 
     @property
     def training_seed(self) -> int:
@@ -77,7 +81,7 @@ class BuildConfig:
 
 @dataclass(frozen=True)
 class StepResult:
-    step: Literal["data", "video", "model"]
+    step: Literal["data", "video", "model", "labels", "detector"]
     action: Literal["built", "skipped", "shipped"]
     seconds: float
     outputs: tuple[str, ...]
@@ -85,7 +89,7 @@ class StepResult:
 
     def line(self) -> str:
         return (
-            f"demo: {self.step:<5} {self.action:<7} {', '.join(self.outputs)}: {self.detail}"
+            f"demo: {self.step:<8} {self.action:<7} {', '.join(self.outputs)}: {self.detail}"
             f" ({self.seconds:.1f}s)"
         )
 
@@ -192,18 +196,6 @@ def _model_is_current(
     return report if trained_for_this_build and intact else None
 
 
-class ShippedFor(StrictModel):
-    """What the shipped weights were trained for: the data recipe, not its pixels (those vary by CPU)."""
-
-    schema_id: Literal["lepton.demo.shipped-weights/1"] = Field(
-        default="lepton.demo.shipped-weights/1", alias="schema"
-    )
-    generator: str
-    seed: int
-    sizes: dict[str, int]
-    trained_on: str = Field(description="The CPU that trained them, for people.")
-
-
 def _shipped_model(config: BuildConfig, index: DatasetIndex) -> TrainReport | None:
     """The shipped report when its weights were trained for this build and are intact."""
     shipped = config.shipped_dir
@@ -285,8 +277,37 @@ def _model_step(config: BuildConfig, index: DatasetIndex, say: Log) -> StepResul
     return StepResult("model", action, time.perf_counter() - t0, outputs, detail)
 
 
+def _detector_steps(
+    config: BuildConfig, plan: DetectorPlan, index: DatasetIndex, say: Log
+) -> list[StepResult]:
+    t0 = time.perf_counter()
+    action, detail, where = labels_step(config.out_dir, index, config.force)
+    labels = StepResult("labels", action, time.perf_counter() - t0, (str(where),), detail)
+    say(labels.line())
+    made, report, seconds = detector_step(
+        config.out_dir,
+        index,
+        plan,
+        seed=config.seed,
+        training_seed=config.training_seed,
+        train_here=config.train_here or config.train_seed is not None,
+        force=config.force,
+        say=say,
+    )
+    test = report.test
+    recall = ", ".join(f"{k} {v:.3f}" for k, v in test.recall.items())
+    detail = (
+        f"test frames right {test.frame_accuracy:.4f} (recall at IoU 0.5 {recall}; ok frames with a box "
+        f"{test.ok_frames_with_a_box:.3f}), best epoch {report.best_epoch}/{report.epochs}, "
+        f"trained in {report.seconds_total:.0f}s"
+    )
+    detector = StepResult("detector", made, seconds, (str(config.out_dir / DETECTOR_DIR),), detail)
+    say(detector.line())
+    return [labels, detector]
+
+
 def build_demo(config: BuildConfig, say: Log) -> list[StepResult]:
-    """Run the three steps in order; each is skipped when its outputs are current."""
+    """Run the steps in order; each is skipped when its outputs are current."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
     data, index = _data_step(config, say)
     say(data.line())
@@ -294,7 +315,8 @@ def build_demo(config: BuildConfig, say: Log) -> list[StepResult]:
     say(video.line())
     model = _model_step(config, index, say)
     say(model.line())
-    return [data, video, model]
+    detector = [] if config.detector is None else _detector_steps(config, config.detector, index, say)
+    return [data, video, model, *detector]
 
 
 __all__ = [

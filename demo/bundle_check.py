@@ -1,26 +1,43 @@
-"""Is ``<out>/bundle`` the export of ``<out>/model/classifier.pt``? (``python -m demo bundle-current``)
+"""Is a bundle the export of the current checkpoint? (``python -m demo bundle-current``)
 
 ``make demo`` asks before it runs lepton-export, so a second run reuses the bundle. The
 answer needs no torch: the manifest records the sha256 of the checkpoint it came from.
+Two bundles: the classifier's (``<out>/bundle`` from ``<out>/model/classifier.pt``) and the
+detector's (``<out>/detector-bundle`` from ``<out>/detector/detector.pt``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from demo.labels import LABELS
-from demo.layout import BUNDLE_DIR, CLASSIFIER_NAME, MODEL_DIR
+from demo.labels import DEFECT_LABELS, LABELS
+from demo.layout import (
+    BUNDLE_DIR,
+    CLASSIFIER_NAME,
+    DETECTOR_BUNDLE_DIR,
+    DETECTOR_DIR,
+    DETECTOR_NAME,
+    MODEL_DIR,
+)
 from lepton.edge.bundle.manifest import sha256_file, verify_bundle
 from lepton.edge.errors import BundleError
 
+Which = Literal["classifier", "detector"]
 
-def bundle_staleness(out_dir: Path) -> str | None:
-    """Why ``<out>/bundle`` does not match the trained classifier, or None when it does.
+
+def bundle_staleness(out_dir: Path, which: Which = "classifier") -> str | None:
+    """Why the bundle does not match its trained model, or None when it does.
 
     Current means: the bundle verifies (every artifact's sha256), it was exported from
-    exactly ``<out>/model/classifier.pt``, and it has the demo's labels.
+    exactly the checkpoint, and it has the demo's labels.
     """
-    bundle, weights = out_dir / BUNDLE_DIR, out_dir / MODEL_DIR / CLASSIFIER_NAME
+    if which == "detector":
+        bundle, weights = out_dir / DETECTOR_BUNDLE_DIR, out_dir / DETECTOR_DIR / DETECTOR_NAME
+        labels: tuple[str, ...] = tuple(DEFECT_LABELS)
+    else:
+        bundle, weights = out_dir / BUNDLE_DIR, out_dir / MODEL_DIR / CLASSIFIER_NAME
+        labels = tuple(LABELS)
     if not weights.is_file():
         return f"{weights} does not exist yet; run `python -m demo build --out {out_dir}`"
     try:
@@ -29,12 +46,12 @@ def bundle_staleness(out_dir: Path) -> str | None:
         return str(err)
     if manifest.model.source_sha256 != sha256_file(weights):
         return f"bundle {bundle} was exported from another checkpoint than {weights}; re-run lepton-export"
-    if manifest.labels != LABELS:
+    if manifest.labels != labels:
         return (
-            f"bundle {bundle} has labels {list(manifest.labels)}, the demo has {list(LABELS)}; "
+            f"bundle {bundle} has labels {list(manifest.labels)}, the demo has {list(labels)}; "
             "re-run lepton-export"
         )
     return None
 
 
-__all__ = ["bundle_staleness"]
+__all__ = ["Which", "bundle_staleness"]

@@ -131,16 +131,23 @@ def _window(ride: _Ride, wanted: Visibility | None) -> FrameRange | None:
     return FrameRange(first=frames[0], last=frames[-1]) if frames else None
 
 
+def _defect_box(ride: _Ride, full: FrameRange | None) -> tuple[int, int, int, int] | None:
+    box = None if full is None else ride.placement(full.first).defect_in_frame()
+    return None if box is None else (box.x0, box.y0, box.x1, box.y1)
+
+
 def _truth_parts(rides: list[_Ride]) -> tuple[PartTruth, ...]:
     parts = []
     for i, ride in enumerate(rides):
+        full = _window(ride, Visibility.FULL)
         parts.append(
             PartTruth(
                 index=i,
                 label=ride.part.label,
                 in_view=FrameRange(first=ride.first_frame, last=ride.last_frame),
                 defect_any_view=_window(ride, None),
-                defect_full_view=_window(ride, Visibility.FULL),
+                defect_full_view=full,
+                defect_box=_defect_box(ride, full),
             )
         )
     windows = [p.defect_any_view for p in parts if p.defect_any_view is not None]

@@ -15,24 +15,40 @@ TRUTH_NAME: Final = "line.truth.json"
 MODEL_DIR: Final = "model"
 BUNDLE_DIR: Final = "bundle"  # written by lepton-export from MODEL_DIR, not by demo
 
+DETECTOR_DIR: Final = "detector"
+DETECTOR_BUNDLE_DIR: Final = "detector-bundle"  # written by lepton-export from DETECTOR_DIR
+YOLO_LABELS_DIR: Final = "labels"
+"""Under DATA_DIR: ``labels/<split>/<image stem>.txt``, YOLO format, for the detector's export."""
+
 CLASSIFIER_NAME: Final = "classifier.pt"
 LABELS_NAME: Final = "labels.txt"
 REPORT_NAME: Final = "train_report.json"
 """The three files of MODEL_DIR; the report is written last."""
+DETECTOR_NAME: Final = "detector.pt"
+DETECTOR_LABELS_NAME: Final = "labels.txt"
+"""DETECTOR_DIR holds DETECTOR_NAME, DETECTOR_LABELS_NAME (the four defects) and REPORT_NAME."""
 
 SHIPPED_DIR: Final = Path(__file__).parent / "weights"
 """In the repository: weights of one training run, with its report and what they were trained for."""
 SHIPPED_FOR_NAME: Final = "shipped_for.json"
+SHIPPED_DETECTOR_DIR: Final = SHIPPED_DIR / "detector"
+"""The detector's shipped weights: DETECTOR_NAME, REPORT_NAME, SHIPPED_FOR_NAME."""
 
 __all__ = [
     "BUNDLE_DIR",
     "CLASSIFIER_NAME",
     "DATA_DIR",
+    "DETECTOR_BUNDLE_DIR",
+    "DETECTOR_DIR",
+    "DETECTOR_LABELS_NAME",
+    "DETECTOR_NAME",
     "LABELS_NAME",
     "MODEL_DIR",
     "REPORT_NAME",
+    "SHIPPED_DETECTOR_DIR",
     "SHIPPED_DIR",
     "SHIPPED_FOR_NAME",
     "TRUTH_NAME",
     "VIDEO_NAME",
+    "YOLO_LABELS_DIR",
 ]

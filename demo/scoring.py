@@ -1,19 +1,32 @@
 """Alerts against the conveyor video's ground truth: one ``new`` + one ``end`` per defective part.
 
-Used by ``make demo`` to tell the operator how the run went, and by the end-to-end test
+Used by ``make demo`` to tell the operator how the run went, and by the end-to-end tests
 to assert it. An occurrence (the events sharing one ``event_id``) belongs to the defective
 part whose defect window its frames overlap most; one that overlaps no defect is a false
 alarm.
+
+Events with boxes (the detector's) are also held to where the defect is: the ``new``
+event's box against the true defect box in that event's frame, and the ``end`` event's box
+(the best frame's) against the true box in the frame of the occurrence where they overlap
+most (the event does not say which frame was best; the part moves along the belt). The true
+box is clipped to the frame first, as the daemon clips its boxes (a defect entering the view
+is boxed where it is visible; the best frame may be one of those). Both must reach
+``BOX_IOU_MIN``, the IoU at which a detection counts as right for mAP@0.5.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Final
 
-from demo.truth import LineTruth
+from demo.truth import LineTruth, PartTruth
 from lepton.edge.events.schema import Event
+
+BOX_IOU_MIN: Final = 0.5
+
+Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,24 @@ class Occurrence:
     end_label: str | None
     first_frame: int
     last_frame: int
+    new_frame: int = 0
+    new_box: Box | None = None
+    end_box: Box | None = None
+    new_iou: float | None = None
+    """IoU of ``new_box`` with the true defect box in ``new_frame``; None without a box."""
+    end_iou: float | None = None
+    """Best IoU of ``end_box`` with the true box over the occurrence's frames; None without a box."""
+
+    @property
+    def boxed(self) -> bool:
+        return self.new_box is not None or self.end_box is not None
+
+    @property
+    def box_right(self) -> bool:
+        """No box to judge, or both boxes on the defect (IoU >= BOX_IOU_MIN)."""
+        if not self.boxed:
+            return True
+        return (self.new_iou or 0.0) >= BOX_IOU_MIN and (self.end_iou or 0.0) >= BOX_IOU_MIN
 
 
 @dataclass(frozen=True)
@@ -36,7 +67,7 @@ class PartVerdict:
         if len(self.occurrences) != 1:
             return False
         occ = self.occurrences[0]
-        return occ.new_label == occ.end_label == self.truth_label
+        return occ.new_label == occ.end_label == self.truth_label and occ.box_right
 
 
 @dataclass(frozen=True)
@@ -70,12 +101,29 @@ class LineScore:
     def perfect(self) -> bool:
         return self.correct == self.defective and not self.false_alarms and not self.incomplete
 
+    @property
+    def boxed(self) -> tuple[Occurrence, ...]:
+        """The occurrences of defective parts that carry boxes."""
+        return tuple(o for p in self.parts for o in p.occurrences if o.boxed)
+
     def summary(self, ok_parts: int) -> str:
-        return (
-            f"{self.defective} defective parts: {self.correct} alerted once with the right label, "
-            f"{self.missed} missed, {self.split} split, {self.wrong_label} wrong label; "
+        right = "with the right label and box" if self.boxed else "with the right label"
+        line = (
+            f"{self.defective} defective parts: {self.correct} alerted once {right}, "
+            f"{self.missed} missed, {self.split} split, {self.wrong_label} wrong label"
+            f"{' or box' if self.boxed else ''}; "
             f"{ok_parts} OK parts; {len(self.false_alarms)} false alarm(s)"
         )
+        boxed = self.boxed
+        if boxed:
+            new = [o.new_iou or 0.0 for o in boxed]
+            end = [o.end_iou or 0.0 for o in boxed]
+            line += (
+                f"; boxes: {sum(o.box_right for o in boxed)} of {len(boxed)} with IoU >= {BOX_IOU_MIN} "
+                f"(new: min {min(new):.2f}, mean {sum(new) / len(new):.2f}; "
+                f"end: min {min(end):.2f}, mean {sum(end) / len(end):.2f})"
+            )
+        return line
 
 
 def _occurrences(events: list[Event]) -> tuple[list[Occurrence], list[str]]:
@@ -95,14 +143,52 @@ def _occurrences(events: list[Event]) -> tuple[list[Occurrence], list[str]]:
                 end_label=end.summary.best_label,
                 first_frame=end.summary.first_frame_seq,
                 last_frame=end.summary.last_frame_seq,
+                new_frame=new.frame.seq,
+                new_box=new.findings[0].box,
+                end_box=end.findings[0].box if end.findings else None,
             )
         )
     return occurrences, incomplete
 
 
+def box_iou(a: Box, b: Box) -> float:
+    """IoU of two x0, y0, x1, y1 boxes (pixel edges, as events and the truth write them)."""
+    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _visible_box(truth: LineTruth, part: PartTruth, frame: int) -> Box | None:
+    """The true defect box in ``frame``, clipped to the frame as the daemon clips its boxes:
+    the part of a defect still outside the view cannot be boxed."""
+    box = truth.defect_box_at(part, frame)
+    if box is None:
+        return None
+    w, h = truth.video.width_px, truth.video.height_px
+    clipped = (max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3]))
+    return clipped if clipped[0] < clipped[2] and clipped[1] < clipped[3] else None
+
+
+def _judge_boxes(truth: LineTruth, part: PartTruth, occ: Occurrence) -> Occurrence:
+    """The occurrence with its IoUs against ``part``'s true defect box (in view)."""
+    if not occ.boxed:
+        return occ
+    at_new = _visible_box(truth, part, occ.new_frame)
+    new_iou = box_iou(occ.new_box, at_new) if occ.new_box and at_new else 0.0
+    end_iou = 0.0
+    if occ.end_box is not None:
+        for frame in range(occ.first_frame, occ.last_frame + 1):
+            at = _visible_box(truth, part, frame)
+            end_iou = max(end_iou, box_iou(occ.end_box, at) if at else 0.0)
+    return replace(occ, new_iou=new_iou, end_iou=end_iou)
+
+
 def score_events(truth: LineTruth, events: list[Event]) -> LineScore:
     occurrences, incomplete = _occurrences(events)
     defective = [p for p in truth.parts if p.defect_any_view is not None]
+    by_index = {p.index: p for p in defective}
     assigned: dict[int, list[Occurrence]] = defaultdict(list)
     false_alarms = []
     for occ in occurrences:
@@ -116,7 +202,7 @@ def score_events(truth: LineTruth, events: list[Event]) -> LineScore:
         if best is None:
             false_alarms.append(occ)
         else:
-            assigned[best].append(occ)
+            assigned[best].append(_judge_boxes(truth, by_index[best], occ))
     verdicts = tuple(PartVerdict(p.index, p.label, tuple(assigned[p.index])) for p in defective)
     return LineScore(verdicts, tuple(false_alarms), tuple(incomplete))
 
@@ -125,4 +211,21 @@ def read_events_jsonl(path: Path) -> list[Event]:
     return [Event.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-__all__ = ["LineScore", "Occurrence", "PartVerdict", "read_events_jsonl", "score_events"]
+def by_device(events: list[Event]) -> dict[str, list[Event]]:
+    """Events per device id, in order of first appearance: ``make demo`` runs two boxes on one line."""
+    grouped: dict[str, list[Event]] = {}
+    for event in events:
+        grouped.setdefault(event.device.device_id, []).append(event)
+    return grouped
+
+
+__all__ = [
+    "BOX_IOU_MIN",
+    "LineScore",
+    "Occurrence",
+    "PartVerdict",
+    "box_iou",
+    "by_device",
+    "read_events_jsonl",
+    "score_events",
+]

@@ -69,16 +69,23 @@ class PartTruth(StrictModel):
     defect_full_view: FrameRange | None = Field(
         default=None, description="Frames where the whole defect is visible: the frames to flag."
     )
+    defect_box: tuple[int, int, int, int] | None = Field(
+        default=None,
+        description="The defect's pixels (x0, y0, x1, y1; x1, y1 exclusive) in the first frame of "
+        "defect_full_view; the part moves speed_px_per_frame to the right per frame.",
+    )
 
     @model_validator(mode="after")
     def _defect_windows(self) -> PartTruth:
         if self.label not in LABELS:
             raise ValueError(f"label {self.label!r} is not one of {list(LABELS)}")
         defective = self.label != OK_LABEL
-        if defective != (self.defect_full_view is not None) or defective != (
-            self.defect_any_view is not None
+        if (
+            defective != (self.defect_full_view is not None)
+            or defective != (self.defect_any_view is not None)
+            or defective != (self.defect_box is not None)
         ):
-            raise ValueError("defect windows must be set exactly when the part has a defect")
+            raise ValueError("defect windows and box must be set exactly when the part has a defect")
         return self
 
 
@@ -99,6 +106,14 @@ class LineTruth(StrictModel):
     def defect_windows(self) -> list[tuple[str, FrameRange]]:
         """(label, full-view range) of every defective part, in video order."""
         return [(p.label, p.defect_full_view) for p in self.parts if p.defect_full_view is not None]
+
+    def defect_box_at(self, part: PartTruth, frame: int) -> tuple[int, int, int, int] | None:
+        """``part``'s defect box in ``frame`` (frame pixels, may reach past the edge); None without one."""
+        if part.defect_box is None or part.defect_full_view is None:
+            return None
+        dx = self.video.speed_px_per_frame * (frame - part.defect_full_view.first)
+        x0, y0, x1, y1 = part.defect_box
+        return (x0 + dx, y0, x1 + dx, y1)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"

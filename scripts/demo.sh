@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: a synthetic production line through the whole system.
-#   data + conveyor video + trained model (demo/) → bundle (lepton-export)
-#   → lepton-edge on the video → MQTT → the operator's view (lepton-edge tail).
+#   data + conveyor video + trained classifier and detector (demo/) → two bundles (lepton-export)
+#   → two lepton-edge boxes on the video → MQTT → the operator's view (lepton-edge tail).
 # Every step is skipped when its output is already built from the same inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,34 +31,54 @@ else
     broker_up || { echo "demo: Mosquitto did not start; see $OUT/mosquitto/mosquitto.log" >&2; exit 1; }
 fi
 
-say "Synthetic inspection data, conveyor video and trained classifier ($OUT)"
+say "Synthetic inspection data, conveyor video, trained classifier and detector ($OUT)"
 "$BIN/python" -m demo build --out "$OUT"
 
-say "Bundle: lepton-export (FP32 ONNX, parity gate, golden set)"
+say "Bundles: lepton-export (FP32 ONNX, parity gate, INT8 and its gates, golden set)"
 if "$BIN/python" -m demo bundle-current --out "$OUT"; then
     echo "bundle $OUT/bundle is current" >&2
 else
     "$BIN/lepton-export" build --config demo/export.toml --out "$OUT/bundle"
 fi
+if "$BIN/python" -m demo bundle-current --detector --out "$OUT"; then
+    echo "bundle $OUT/detector-bundle is current" >&2
+else
+    "$BIN/lepton-export" build --config demo/export-detector.toml --out "$OUT/detector-bundle"
+fi
 "$BIN/lepton-edge" check-config demo/lepton-edge.toml
+"$BIN/lepton-edge" check-config demo/lepton-edge-detector.toml
 
-say "Line running: alerts as an operator subscribed to the broker sees them (lepton-edge tail)"
+say "Line running: two boxes on one camera view, the classifier (demo-box) and the detector"
+say "(demo-detector, its alerts carry each defect's box); alerts as an operator sees them (lepton-edge tail)"
 rm -f "$OUT/alerts.jsonl"
-"$BIN/lepton-edge" tail --prefix lepton/demo-box --client-id lepton-demo-operator \
+"$BIN/lepton-edge" tail --prefix 'lepton/+' --client-id lepton-demo-operator \
     --jsonl "$OUT/alerts.jsonl" &
 TAIL_PID=$!
-trap 'kill -TERM $TAIL_PID 2>/dev/null || true' EXIT
+DETECTOR_PID=
+stop() {
+    [ -n "$DETECTOR_PID" ] && kill -TERM "$DETECTOR_PID" 2>/dev/null
+    kill -TERM $TAIL_PID 2>/dev/null || true
+}
+trap stop EXIT
 sleep 1
+"$BIN/lepton-edge" run --config demo/lepton-edge-detector.toml 2> "$OUT/detector-daemon.log" &
+DETECTOR_PID=$!
 "$BIN/lepton-edge" run --config demo/lepton-edge.toml 2> "$OUT/daemon.log" || {
-    echo "demo: lepton-edge failed; its log:" >&2
+    echo "demo: lepton-edge (classifier) failed; its log:" >&2
     tail -20 "$OUT/daemon.log" >&2
     exit 1
 }
+wait "$DETECTOR_PID" || {
+    echo "demo: lepton-edge (detector) failed; its log:" >&2
+    tail -20 "$OUT/detector-daemon.log" >&2
+    exit 1
+}
+DETECTOR_PID=
 sleep 1
 kill -TERM $TAIL_PID 2>/dev/null || true  # background jobs of a script ignore SIGINT
 wait $TAIL_PID 2>/dev/null || true
 trap - EXIT
 
-say "Alerts against the video's ground truth"
+say "Alerts against the video's ground truth (per box; the detector's boxes by IoU with the true defect)"
 "$BIN/python" -m demo score --truth "$OUT/line.truth.json" --events "$OUT/alerts.jsonl"
-echo "daemon log: $OUT/daemon.log" >&2
+echo "daemon logs: $OUT/daemon.log, $OUT/detector-daemon.log" >&2

@@ -13,6 +13,7 @@ import pytest
 
 from demo.build import BuildConfig, ShippedFor, StepResult, build_demo, ship_weights
 from demo.bundle_check import bundle_staleness
+from demo.detector_build import DetectorPlan
 from demo.labels import INPUT, LABELS, PREPROCESS
 from demo.layout import BUNDLE_DIR, CLASSIFIER_NAME, MODEL_DIR, REPORT_NAME, SHIPPED_DIR, SHIPPED_FOR_NAME
 from demo.scene import GENERATOR_VERSION
@@ -32,7 +33,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _tiny(out: Path) -> BuildConfig:
-    return BuildConfig(out_dir=out, parts=1, n_train=4, n_val=2, n_test=2, epochs=1, workers=1)
+    detector = DetectorPlan(epochs=1)
+    return BuildConfig(
+        out_dir=out, parts=1, n_train=4, n_val=2, n_test=2, epochs=1, workers=1, detector=detector
+    )
 
 
 def _actions(results: list[StepResult]) -> dict[str, str]:
@@ -43,14 +47,16 @@ def _actions(results: list[StepResult]) -> dict[str, str]:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     results = build_demo(_tiny(out), lambda _: None)
-    assert _actions(results) == {"data": "built", "video": "built", "model": "built"}
+    assert _actions(results) == {
+        "data": "built", "video": "built", "model": "built", "labels": "built", "detector": "built",
+    }  # fmt: skip
     return out
 
 
 def test_second_build_skips_every_step(built: Path) -> None:
     lines: list[str] = []
     results = build_demo(_tiny(built), lines.append)
-    assert _actions(results) == {"data": "skipped", "video": "skipped", "model": "skipped"}
+    assert set(_actions(results).values()) == {"skipped"} and len(results) == 5
     assert any("line.mp4" in line and "skipped" in line for line in lines)
 
 
@@ -58,7 +64,9 @@ def test_interrupted_training_is_redone(built: Path) -> None:
     """Weights without a report are what a kill between the two writes leaves behind."""
     (built / MODEL_DIR / REPORT_NAME).unlink()
     results = build_demo(_tiny(built), lambda _: None)
-    assert _actions(results) == {"data": "skipped", "video": "skipped", "model": "built"}
+    assert _actions(results) == {
+        "data": "skipped", "video": "skipped", "model": "built", "labels": "skipped", "detector": "skipped",
+    }  # fmt: skip
 
 
 def test_a_changed_video_is_rebuilt(built: Path) -> None:
@@ -70,10 +78,10 @@ def test_a_changed_video_is_rebuilt(built: Path) -> None:
 
 def test_cli_reports_skipped_steps_as_json(built: Path) -> None:
     cmd = [sys.executable, "-m", "demo", "build", "--out", str(built), "--parts", "1"]
-    cmd += ["--images", "4", "2", "2", "--epochs", "1", "--json"]
+    cmd += ["--images", "4", "2", "2", "--epochs", "1", "--detector-epochs", "1", "--json"]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert [step["action"] for step in json.loads(done.stdout)] == ["skipped", "skipped", "skipped"]
+    assert [step["action"] for step in json.loads(done.stdout)] == ["skipped"] * 5
 
 
 def test_shipped_weights_stand_in_for_training_only_for_their_own_build(built: Path, tmp_path: Path) -> None:

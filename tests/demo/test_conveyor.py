@@ -11,7 +11,7 @@ import pytest
 from demo.conveyor import MIN_DEFECT_GAP_FRAMES, LineSettings, write_conveyor_video
 from demo.errors import DemoBuildError
 from demo.labels import DEFECT_LABELS, FRAME_HEIGHT_PX, FRAME_WIDTH_PX, OK_LABEL
-from demo.truth import LineTruth, read_truth
+from demo.truth import LineTruth, PartTruth, read_truth
 from lepton.edge.bundle.manifest import sha256_file
 
 
@@ -82,6 +82,31 @@ def test_expected_label_per_frame(line: tuple[Path, LineTruth]) -> None:
     assert truth.expected_label(anywhere.first - 1) == OK_LABEL
     assert truth.expected_label(anywhere.last + 1) == OK_LABEL
     assert truth.expected_label(0) == OK_LABEL  # empty belt before the first part
+
+
+def test_the_defect_box_moves_with_the_belt_and_is_whole_exactly_in_full_view(
+    line: tuple[Path, LineTruth],
+) -> None:
+    """The detector's end-to-end test scores event boxes against these boxes."""
+    _, truth = line
+    for part in truth.parts:
+        if part.label == OK_LABEL:
+            assert part.defect_box is None and truth.defect_box_at(part, 0) is None
+            continue
+        full = part.defect_full_view
+        assert full is not None
+
+        def whole(frame: int, part: PartTruth = part) -> bool:
+            box = truth.defect_box_at(part, frame)
+            assert box is not None
+            return box[0] >= 0 and box[1] >= 0 and box[2] <= FRAME_WIDTH_PX and box[3] <= FRAME_HEIGHT_PX
+
+        assert all(whole(f) for f in range(full.first, full.last + 1))
+        assert not whole(full.first - 1) and not whole(full.last + 1)
+        first, last = truth.defect_box_at(part, full.first), truth.defect_box_at(part, full.last)
+        assert first is not None and last is not None
+        assert last[0] - first[0] == truth.video.speed_px_per_frame * (full.frames - 1)
+        assert 2 <= first[2] - first[0] <= 200 and 2 <= first[3] - first[1] <= 200
 
 
 def test_same_seed_same_video(tmp_path: Path) -> None:

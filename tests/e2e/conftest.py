@@ -1,7 +1,7 @@
-"""The demo build shared by the end-to-end tests: data, conveyor video and bundle under build/demo.
+"""The demo build shared by the end-to-end tests: data, conveyor video and bundles under build/demo.
 
 Built once per session (and cached across sessions with `make demo`): the data, the video,
-the shipped weights in demo/weights/, and the export.
+the shipped weights in demo/weights/ (classifier and detector), and the two exports.
 """
 
 from __future__ import annotations
@@ -35,7 +35,29 @@ def demo_bundle() -> Path:
     return DEMO / "bundle"
 
 
-def write_demo_config(tmp_path: Path, bundle: Path, broker_port: int) -> Path:
+@pytest.fixture(scope="session")
+def demo_detector_bundle(demo_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo detector's bundle: `make demo`'s when it is current, else an FP32 export of the
+    shipped detector (``--no-int8``: INT8 runs slower than FP32 on ORT CPU without VNNI, so the
+    daemon runs FP32 here either way, and the PyTorch detection path's INT8 and mAP gates have
+    their own test in tests/export/test_torch_detection_build.py)."""
+    current = subprocess.run(
+        [str(BIN / "python"), "-m", "demo", "bundle-current", "--detector", "--out", str(DEMO)],
+        cwd=REPO,
+        check=False,
+    )
+    if current.returncode == 0:
+        return DEMO / "detector-bundle"
+    out = tmp_path_factory.mktemp("detector") / "bundle"
+    export = str(BIN / "lepton-export")
+    config = "demo/export-detector.toml"
+    _run(export, "build", "--config", config, "--out", str(out), "--no-int8", "--no-progress", timeout_s=900)
+    return out
+
+
+def write_demo_config(
+    tmp_path: Path, bundle: Path, broker_port: int, video: Path = DEMO / "line.mp4"
+) -> Path:
     """The demo line's daemon config (as demo/lepton-edge.toml) against a test broker."""
     config = tmp_path / "lepton.toml"
     config.write_text(
@@ -50,7 +72,7 @@ path = "{bundle}"
 [[sources]]
 kind = "file"
 camera = "cam1"
-path = "{DEMO / "line.mp4"}"
+path = "{video}"
 
 [events]
 # as in demo/lepton-edge.toml
