@@ -13,9 +13,18 @@ import pytest
 
 from demo.build import BuildConfig, ShippedFor, StepResult, build_demo, ship_weights
 from demo.bundle_check import bundle_staleness
-from demo.detector_build import DetectorPlan
+from demo.detector_build import DetectorPlan, ship_detector
 from demo.labels import INPUT, LABELS, PREPROCESS
-from demo.layout import BUNDLE_DIR, CLASSIFIER_NAME, MODEL_DIR, REPORT_NAME, SHIPPED_DIR, SHIPPED_FOR_NAME
+from demo.layout import (
+    BUNDLE_DIR,
+    CLASSIFIER_NAME,
+    DETECTOR_DIR,
+    DETECTOR_NAME,
+    MODEL_DIR,
+    REPORT_NAME,
+    SHIPPED_DIR,
+    SHIPPED_FOR_NAME,
+)
 from demo.scene import GENERATOR_VERSION
 from demo.train import DEFAULT_EPOCHS, TrainReport, TrainSettings
 from lepton.edge.bundle.manifest import (
@@ -87,12 +96,19 @@ def test_cli_reports_skipped_steps_as_json(built: Path) -> None:
 def test_shipped_weights_stand_in_for_training_only_for_their_own_build(built: Path, tmp_path: Path) -> None:
     shipped = tmp_path / "shipped"
     ship_weights(built, shipped, trained_on="test")
-    config = dataclasses.replace(_tiny(tmp_path / "fresh"), shipped_dir=shipped)
+    ship_detector(built, shipped / "detector", trained_on="test")
+    detector = DetectorPlan(epochs=1, shipped_dir=shipped / "detector")
+    config = dataclasses.replace(_tiny(tmp_path / "fresh"), shipped_dir=shipped, detector=detector)
 
-    assert _actions(build_demo(config, lambda _: None))["model"] == "shipped"
+    first = _actions(build_demo(config, lambda _: None))
+    assert first["model"] == first["detector"] == "shipped"
     weights = sha256_file(config.out_dir / MODEL_DIR / CLASSIFIER_NAME)
     assert weights == sha256_file(built / MODEL_DIR / CLASSIFIER_NAME)
-    assert _actions(build_demo(config, lambda _: None))["model"] == "skipped"  # and current from then on
+    detector_weights = sha256_file(config.out_dir / DETECTOR_DIR / DETECTOR_NAME)
+    assert detector_weights == sha256_file(built / DETECTOR_DIR / DETECTOR_NAME)
+    again = _actions(build_demo(config, lambda _: None))
+    assert again["model"] == again["detector"] == "skipped"  # and current from then on
+    config = dataclasses.replace(config, detector=None)  # the classifier's cases below: no detector step
     other_build = dataclasses.replace(config, out_dir=tmp_path / "other", epochs=2)
     assert _actions(build_demo(other_build, lambda _: None))["model"] == "built"
     asked_to_train = dataclasses.replace(config, out_dir=tmp_path / "train", train_here=True)

@@ -156,3 +156,29 @@ def test_a_box_of_a_defect_entering_the_view_is_judged_on_its_visible_part() -> 
     occ = score_events(truth, [events[0], visible]).parts[0].occurrences[0]
     # at frame 11 the defect spans x -10..10: clipped, 0..10, and the box 0..8 covers 8/10 of it
     assert occ.end_iou == pytest.approx(8 / 10)
+
+
+def test_score_prints_one_line_per_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make demo` runs the classifier and the detector side by side into one alerts file."""
+    from demo.__main__ import main
+
+    truth_path = tmp_path / "line.truth.json"
+    truth_path.write_text(_truth().to_json(), encoding="utf-8")
+    detector = _events((81, 201, 100, 220), new_frame=20)
+    classifier = [
+        e.model_copy(
+            update={
+                "device": e.device.model_copy(update={"device_id": "classifier"}),
+                "event_id": "01900000-0000-7000-8000-000000000002",
+                "findings": (Finding(label="dent", score=0.9),),
+            }
+        )
+        for e in detector
+    ]
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_bytes(b"\n".join(e.to_payload() for e in [*classifier, *detector]) + b"\n")
+    assert main(["score", "--truth", str(truth_path), "--events", str(alerts)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("classifier: 1 defective parts: 1 alerted once with the right label,")
+    assert lines[1].startswith("d: 1 defective parts: 1 alerted once with the right label and box,")
+    assert "boxes: 1 of 1 with IoU >= 0.5" in lines[1] and len(lines) == 2
