@@ -48,8 +48,7 @@ fi
 "$BIN/lepton-edge" check-config demo/lepton-edge.toml
 "$BIN/lepton-edge" check-config demo/lepton-edge-detector.toml
 
-say "Line running: two boxes on one camera view, the classifier (demo-box) and the detector"
-say "(demo-detector, its alerts carry each defect's box); alerts as an operator sees them (lepton-edge tail)"
+say "Line running: the classifier's box (demo-box) and the detector's (demo-detector: alerts end with the defect's box, at x1,y1-x2,y2) on one camera view; alerts as an operator sees them (lepton-edge tail)"
 rm -f "$OUT/alerts.jsonl"
 "$BIN/lepton-edge" tail --prefix 'lepton/+' --client-id lepton-demo-operator \
     --jsonl "$OUT/alerts.jsonl" &
