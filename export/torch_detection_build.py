@@ -18,8 +18,10 @@ rows is noise (which anchor holds the largest coordinate), not a decision.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,7 @@ def _flat(run: Runner) -> Runner:
 
 def build_torch_detection_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> BuildResult:
     """Export the PyTorch detector, gate it on parity, then bundle it as a brought ONNX would be."""
+    started = time.monotonic()
     out_dir = out_dir.resolve()
     check_bundle_target(out_dir)
     labels = read_labels(config.model.labels_file)
@@ -114,9 +117,10 @@ def build_torch_detection_bundle(config: ExportConfig, out_dir: Path, progress: 
             update={"onnx": exported.path, "factory": None, "weights": None, "torchscript": None,
                     "exported_program": None}
         )  # fmt: skip
-        return build_onnx_bundle(
+        result = build_onnx_bundle(
             config.model_copy(update={"model": source}), out_dir, progress, origin=origin
         )
+    return dataclasses.replace(result, elapsed_s=time.monotonic() - started)  # the export and parity too
 
 
 __all__ = ["DEFAULT_OUTPUT", "build_torch_detection_bundle"]
