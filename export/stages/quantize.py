@@ -17,8 +17,10 @@ the first and the last compute node (``float_stem``, ``float_head``).
 from __future__ import annotations
 
 import ast
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -113,7 +115,7 @@ def prepare_for_quantization(fp32_path: Path, out_path: Path) -> PreparedGraph:
 
     for skip_symbolic in (False, True):
         try:
-            with library_output_contained(log, "quant_pre_process"):
+            with library_output_contained(log, "quant_pre_process"), _no_symbolic_debug_dump_left():
                 quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=skip_symbolic)
         except Exception as err:  # ORT's tools raise TypeError/ValueError/onnx errors
             if not skip_symbolic:
@@ -131,6 +133,31 @@ def prepare_for_quantization(fp32_path: Path, out_path: Path) -> PreparedGraph:
             log.info("%d spatial ReduceMean node(s) rewritten as GlobalAveragePool", pools)
         return PreparedGraph(out_path, symbolic_shapes=not skip_symbolic)
     raise AssertionError("unreachable")
+
+
+SYMBOLIC_DEBUG_DUMP = "sym_shape_infer_temp.onnx"
+"""What ORT's symbolic shape inference saves into the working directory when it gives up."""
+
+
+@contextlib.contextmanager
+def _no_symbolic_debug_dump_left() -> Iterator[None]:
+    """Remove the model ORT's symbolic shape inference dumps into the *working directory* (with
+    its external-data file) when it cannot infer every shape: an export writes only under --out."""
+    cwd = Path.cwd()
+    before = {p.name for p in cwd.iterdir()}
+    try:
+        yield
+    finally:
+        dump = cwd / SYMBOLIC_DEBUG_DUMP
+        if dump.name not in before and dump.is_file():
+            with contextlib.suppress(Exception):  # an unreadable dump: remove the dump alone
+                model = onnx.load(str(dump), load_external_data=False)
+                for tensor in model.graph.initializer:  # saved as one external file next to it
+                    for entry in tensor.external_data:
+                        data = cwd / entry.value
+                        if entry.key == "location" and data.name not in before and data.parent == cwd:
+                            data.unlink(missing_ok=True)
+            dump.unlink(missing_ok=True)
 
 
 def _mean_over_space_as_global_pool(path: Path) -> int:
