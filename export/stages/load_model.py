@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -245,17 +245,22 @@ def _mismatch_fix(
     )
 
 
-def _probe_classes(module: torch.nn.Module, input_config: InputConfig) -> int:
-    """Run one zero input: the only reliable way to learn how many classes the model outputs."""
-    shape = (1, 3, input_config.height, input_config.width)
+def _forward_zero(module: torch.nn.Module, shape: tuple[int, int, int, int]) -> Any:
+    """The model's output on one zero input; a model that cannot run it is a usage error."""
     try:
         with torch.no_grad():
-            out = module(torch.zeros(shape))
+            return module(torch.zeros(shape))
     except Exception as err:
         raise UsageError(
             f"model: forward on a zero input of shape {shape} raised "
             f"{describe_exception(err)}; check [input] height/width against the model"
         ) from err
+
+
+def _probe_classes(module: torch.nn.Module, input_config: InputConfig) -> int:
+    """Run one zero input: the only reliable way to learn how many classes the model outputs."""
+    shape = (1, 3, input_config.height, input_config.width)
+    out = _forward_zero(module, shape)
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 1:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise UsageError(
@@ -271,14 +276,7 @@ def _probe_detection_classes(
     """A detector's class count from one zero input: (1, 4 + classes, anchors) (YOLOv8 raw),
     or (1, K, 6) (end-to-end: x1, y1, x2, y2, score, class; the count is the labels')."""
     shape = (1, 3, input_config.height, input_config.width)
-    try:
-        with torch.no_grad():
-            out = module(torch.zeros(shape))
-    except Exception as err:
-        raise UsageError(
-            f"model: forward on a zero input of shape {shape} raised "
-            f"{describe_exception(err)}; check [input] height/width against the model"
-        ) from err
+    out = _forward_zero(module, shape)
     if isinstance(out, torch.Tensor) and out.ndim == 3 and out.shape[0] == 1:
         if out.shape[1] == 4 + labels or out.shape[2] == 6:
             return labels

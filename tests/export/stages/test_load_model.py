@@ -84,3 +84,15 @@ def test_factory_module_not_on_the_module_path(make_project: ProjectFactory, cli
 
     assert "model.factory 'no_such_models:cnn': module 'no_such_models' not found" in message
     assert "set model.module_path" in message
+
+
+def test_a_model_that_cannot_run_the_configured_input_size(
+    make_project: ProjectFactory, cli: CliRunner
+) -> None:
+    project = make_project(factory="fixed_size_head")  # sized for 5x5; the project's input is larger
+
+    message = _usage_error(cli, project.cli_args())
+
+    assert "model: forward on a zero input of shape (1, 3," in message
+    assert "check [input] height/width against the model" in message
+    assert project.no_bundle_left()
