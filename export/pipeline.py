@@ -81,23 +81,30 @@ class _Inputs:
 def build_bundle(config: ExportConfig, out_dir: Path, progress: bool = True) -> BuildResult:
     """Export ``config``'s model into a verified bundle at ``out_dir``, or raise and leave none.
 
-    Raises UsageError for bad inputs (before anything is written) and GateFailed (or one of
-    its INT8 subclasses) when a check fails.
+    Raises UsageError for bad inputs (before anything is written), GateFailed (or one of its
+    INT8 subclasses) when a check fails, and Interrupted on SIGTERM/SIGINT, whichever source
+    the model comes from.
     """
-    if config.model.onnx is not None:  # bring your own ONNX: the same sequence after the FP32 export
-        from lepton.export.onnx_build import build_onnx_bundle
+    with _signals_interrupt(out_dir.resolve()):
+        if config.model.onnx is not None:  # bring your own ONNX: the same sequence after the FP32 export
+            from lepton.export.onnx_build import build_onnx_bundle
 
-        return build_onnx_bundle(config, out_dir, progress)
-    if config.model.task == "detection":  # PyTorch detector: exported here, then the same sequence
-        from lepton.export.torch_detection_build import build_torch_detection_bundle
+            return build_onnx_bundle(config, out_dir, progress)
+        if config.model.task == "detection":  # PyTorch detector: exported here, then the same sequence
+            from lepton.export.torch_detection_build import build_torch_detection_bundle
 
-        return build_torch_detection_bundle(config, out_dir, progress)
+            return build_torch_detection_bundle(config, out_dir, progress)
+        return _build_classifier(config, out_dir, progress)
+
+
+def _build_classifier(config: ExportConfig, out_dir: Path, progress: bool) -> BuildResult:
+    """A PyTorch classifier: exported, checked and quantized here."""
     started = time.monotonic()
     out_dir = out_dir.resolve()
     check_bundle_target(out_dir)
     if config.export.simplify:
         check_simplifier_installed()
-    with _signals_interrupt(out_dir), StageProgress(progress) as stages:
+    with StageProgress(progress) as stages:
         stages.stage("inputs")
         inputs = _read_inputs(config, progress)
         stages.stage("load model")

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.export.conftest import ProjectFactory, int8_toml, lepton_export_script
+from tests.export.onnx_models import write_yolo
+from tests.export.test_onnx_build import DETECTION_TOML, write_images
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -53,3 +55,35 @@ def test_a_signal_mid_export_removes_the_staging_directory_and_temporary_files(
     assert "Traceback" not in stderr
     assert project.no_bundle_left() and list(project.out.parent.iterdir()) == []
     assert [p.name for p in temp.iterdir() if p.name.startswith("lepton-")] == []  # torch's caches may stay
+
+
+def test_a_signal_mid_export_of_a_brought_onnx_model_leaves_nothing_behind(tmp_path: Path) -> None:
+    # The bring-your-own-ONNX sequence (and the PyTorch detector's, which runs it) is its own
+    # build function: the signal handling must cover it as it covers the classifier's.
+    write_yolo(tmp_path / "tiny.onnx")
+    write_images(tmp_path / "samples", 8, seed=1)
+    write_images(tmp_path / "calib", 16, seed=2)
+    toml = DETECTION_TOML.format(extra_model="", extra="").replace("duration_s = 0.2", "duration_s = 120.0")
+    (tmp_path / "export.toml").write_text(toml)
+    out = tmp_path / "bundle"
+    cmd = [str(lepton_export_script()), "build", "--config", str(tmp_path / "export.toml"), "--out", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not list(tmp_path.glob(".bundle.*.staging/model.int8.onnx")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the export never reached INT8"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "lepton-export: error: SIGTERM: export stopped" in stderr
+    assert "Traceback" not in stderr
+    assert not out.exists() and list(tmp_path.glob(".bundle.*")) == []
