@@ -42,7 +42,7 @@ from demo.layout import (
     VIDEO_NAME,
 )
 from demo.scene import GENERATOR_VERSION
-from demo.shipped import ShippedFor
+from demo.shipped import ShippedFor, write_shipped
 from demo.train import DEFAULT_EPOCHS, TrainReport, TrainSettings, train_classifier
 from demo.truth import LineTruth, read_truth
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
@@ -234,16 +234,7 @@ def ship_weights(out_dir: Path, shipped_dir: Path = SHIPPED_DIR, trained_on: str
         raise DemoBuildError(f"{model_dir}: the weights do not match their report; run `demo build --train`")
     if report.data_index_sha256 != index.sha256:
         raise DemoBuildError(f"{model_dir}: not trained on {out_dir / DATA_DIR}; run `demo build --train`")
-    made_for = ShippedFor(
-        generator=index.generator, seed=index.seed, sizes=index.sizes, trained_on=trained_on
-    )
-    shipped_dir.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(shipped_dir / CLASSIFIER_NAME, (model_dir / CLASSIFIER_NAME).read_bytes())
-    write_text_atomic(shipped_dir / REPORT_NAME, report.to_json())
-    write_text_atomic(
-        shipped_dir / SHIPPED_FOR_NAME, made_for.model_dump_json(by_alias=True, indent=2) + "\n"
-    )
-    return made_for
+    return write_shipped(shipped_dir, model_dir / CLASSIFIER_NAME, report.to_json(), index, trained_on)
 
 
 def _model_step(config: BuildConfig, index: DatasetIndex, say: Log) -> StepResult:

@@ -31,7 +31,7 @@ from demo.layout import (
     SHIPPED_FOR_NAME,
     YOLO_LABELS_DIR,
 )
-from demo.shipped import ShippedFor
+from demo.shipped import ShippedFor, write_shipped
 from demo.yolo_labels import labels_are_current, write_yolo_labels
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
 from lepton.edge.bundle.manifest import sha256_file
@@ -159,16 +159,7 @@ def ship_detector(
         raise DemoBuildError(f"{model_dir}: no detector matching its report; run `demo build --train`")
     if report.data_index_sha256 != index.sha256:
         raise DemoBuildError(f"{model_dir}: not trained on {out_dir / DATA_DIR}; run `demo build --train`")
-    made_for = ShippedFor(
-        generator=index.generator, seed=index.seed, sizes=index.sizes, trained_on=trained_on
-    )
-    shipped_dir.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(shipped_dir / DETECTOR_NAME, (model_dir / DETECTOR_NAME).read_bytes())
-    write_text_atomic(shipped_dir / REPORT_NAME, report.to_json())
-    write_text_atomic(
-        shipped_dir / SHIPPED_FOR_NAME, made_for.model_dump_json(by_alias=True, indent=2) + "\n"
-    )
-    return made_for
+    return write_shipped(shipped_dir, model_dir / DETECTOR_NAME, report.to_json(), index, trained_on)
 
 
 __all__ = ["DetectorPlan", "detector_step", "labels_step", "ship_detector"]

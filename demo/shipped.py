@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
+from demo.dataset import DatasetIndex
+from demo.layout import REPORT_NAME, SHIPPED_FOR_NAME
+from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
 from lepton.edge.strict_model import StrictModel
 
 
@@ -21,4 +25,21 @@ class ShippedFor(StrictModel):
     trained_on: str = Field(description="The CPU that trained them, for people.")
 
 
-__all__ = ["ShippedFor"]
+def write_shipped(
+    shipped_dir: Path, weights: Path, report_json: str, index: DatasetIndex, trained_on: str
+) -> ShippedFor:
+    """Copy trained weights and their report into ``shipped_dir`` with what they were trained
+    for (each file atomically); the classifier's and the detector's ``ship`` share it."""
+    made_for = ShippedFor(
+        generator=index.generator, seed=index.seed, sizes=index.sizes, trained_on=trained_on
+    )
+    shipped_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(shipped_dir / weights.name, weights.read_bytes())
+    write_text_atomic(shipped_dir / REPORT_NAME, report_json)
+    write_text_atomic(
+        shipped_dir / SHIPPED_FOR_NAME, made_for.model_dump_json(by_alias=True, indent=2) + "\n"
+    )
+    return made_for
+
+
+__all__ = ["ShippedFor", "write_shipped"]
