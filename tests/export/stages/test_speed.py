@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lepton.edge.bundle.manifest import verify_bundle
+from lepton.edge.engines.openvino import has_bf16
 from lepton.export.config import SpeedConfig
 from lepton.export.stages.speed import Int8File, measure_engine_speeds, measure_speed, plan_speed_candidates
 from tests.conftest import MODELS
@@ -40,7 +41,11 @@ def test_every_engine_is_timed_against_ort_fp32_and_the_int8_pick_against_the_fa
     inputs = np.zeros((1, 3, 32, 32), np.float32)
     config = SpeedConfig(threads=1, duration_s=0.05, warn_below=1000.0, fail_below=1000.0)
     results = {r.key: r for r in measure_engine_speeds(candidates, inputs, config, ("avx2",))}
-    assert set(results) == {"int8", "int8_cpu", "openvino_fp32", "openvino_int8", "openvino_int8_cpu", "pick"}
+    bf16 = {"openvino_bf16"} if has_bf16() else set()  # OpenVINO offers bf16 where the CPU computes it
+    assert (
+        set(results)
+        == {"int8", "int8_cpu", "openvino_fp32", "openvino_int8", "openvino_int8_cpu", "pick"} | bf16
+    )
     informational = [r for k, r in results.items() if k != "pick"]
     assert all(
         r.passed and r.warning is None and r.baseline.startswith("model.fp32.onnx on ort-cpu")
@@ -52,7 +57,11 @@ def test_every_engine_is_timed_against_ort_fp32_and_the_int8_pick_against_the_fa
         "INT8 pick: model.int8.cpu.onnx on ort-cpu int8",
         "INT8 pick: model.int8.onnx on openvino int8",
     )
-    assert pick.baseline in ("model.fp32.onnx on ort-cpu fp32", "model.fp32.onnx on openvino fp32")
+    assert pick.baseline in (
+        "model.fp32.onnx on ort-cpu fp32",
+        "model.fp32.onnx on openvino fp32",
+        *(["model.fp32.onnx on openvino bf16"] if bf16 else []),
+    )
     assert pick.passed is False and pick.warning is not None
     assert "the fastest INT8 engine the daemon can pick" in pick.warning and "no VNNI/AMX" in pick.warning
     check = pick.as_check()
