@@ -17,8 +17,9 @@ lint: bootstrap
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# one worker per core; a file's tests stay together (module fixtures, e.g. the wheels, built once)
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 schemas: bootstrap
 	$(BIN)/python -m lepton.edge.json_schemas

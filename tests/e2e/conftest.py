@@ -1,7 +1,9 @@
 """The demo build shared by the end-to-end tests: data, conveyor video and bundles under build/demo.
 
 Built once per session (and cached across sessions with `make demo`): the data, the video,
-the shipped weights in demo/weights/ (classifier and detector), and the two exports.
+the shipped weights in demo/weights/ (classifier and detector), and the two exports. The suite
+runs in several pytest-xdist workers: a file lock lets one build while the others wait for it
+(the build is idempotent, so a worker that waited finds it current).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.conftest import REPO
 
@@ -25,6 +28,12 @@ def _run(*args: str, timeout_s: float) -> None:
 
 @pytest.fixture(scope="session")
 def demo_bundle() -> Path:
+    DEMO.mkdir(parents=True, exist_ok=True)
+    with FileLock(DEMO.parent / ".demo-build.lock"):
+        return _build_demo()
+
+
+def _build_demo() -> Path:
     _run(str(BIN / "python"), "-m", "demo", "build", "--out", str(DEMO), timeout_s=900)
     current = subprocess.run(
         [str(BIN / "python"), "-m", "demo", "bundle-current", "--out", str(DEMO)], cwd=REPO, check=False
