@@ -329,6 +329,15 @@ class QuantizeConfig(StrictModel):
         "export/README.md); auto: shipped only when this build measures it faster (the file set "
         "then depends on the machine, so the bundle is no longer reproducible); false: not built.",
     )
+    openvino_artifact: bool | Literal["auto"] = Field(
+        default=False,
+        description="model.int8.openvino.onnx, Q/DQ placed by NNCF's ONNX post-training "
+        "quantization on the same calibration samples and float nodes, for OpenVINO only (ran "
+        "1.5x the portable file on OpenVINO, export/README.md); needs nncf (the export extra). "
+        "true: built, gated and shipped; auto: shipped only when this build measures it faster "
+        "than model.int8.onnx on OpenVINO (not reproducible, like cpu_artifact); false: not built "
+        "(the default: NNCF adds seconds to every export and was measured on two models only).",
+    )
 
     @field_validator("exclude_nodes")
     @classmethod

@@ -158,7 +158,7 @@ def build_int8(
     recipes = quantized.recipes
     checks = quantized.checks(job)
     names = (config.input.name, config.output.name)
-    fused = {r.key: OrtCpuModel.load(stage / r.path, *names) for r in recipes}
+    fused = {r.key: OrtCpuModel.load(stage / r.path, *names, optimized=r.ort_cpu_fuses) for r in recipes}
     runners = {r.key: Int8Runners(fused[r.key].run, _reference(stage / r.path, names)) for r in recipes}
     progress.stage("INT8 vs FP32 on the evaluation images")
     batch = (plan.evaluation.batch if plan.evaluation else None) or config.input.batch_max

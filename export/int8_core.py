@@ -6,11 +6,12 @@ as ONNX (``onnx_int8.py``).
     make    quant_pre_process → nodes kept in float (quantize.exclude_nodes, stem, head, and
             what the source adds: a detection or anomaly model's decode tail) → ranges
             (calib/ranges.json) and the sample index (calib/index.json) → each recipe's file
-            (model.int8.onnx, and model.int8.cpu.onnx unless quantize.cpu_artifact = false)
-            → graph and Q/DQ checks
+            (model.int8.onnx, model.int8.cpu.onnx unless quantize.cpu_artifact = false,
+            model.int8.openvino.onnx by NNCF where quantize.openvino_artifact asks) → graph
+            and Q/DQ checks
     ship    (after the source's own accuracy gates) every engine the daemon may pick timed
-            (exit 6 only with speed.fail_below) → with cpu_artifact = "auto" the CPU file
-            ships only where it pays → the daemon's ORT CPU pick timed at speed.also_threads
+            (exit 6 only with speed.fail_below) → a file set to "auto" ships only where it
+            pays on its backend → the daemon's ORT CPU pick timed at speed.also_threads
 
 What differs between sources is how INT8 is judged (class logits against labels, or boxes
 and scores through the task's decoder), so the adapters keep that and call these in order.
@@ -45,6 +46,7 @@ from lepton.export.stages.graph_checks import GraphExpectation, check_graph
 from lepton.export.stages.qdq_checks import QdqReport, check_qdq, graph_outputs_of
 from lepton.export.stages.quantize import (
     CPU_ONLY,
+    OPENVINO_ONLY,
     PORTABLE,
     FloatNodes,
     PreparedGraph,
@@ -56,6 +58,7 @@ from lepton.export.stages.quantize import (
     quantize,
     select_float_nodes,
 )
+from lepton.export.stages.quantize_nncf import check_nncf, quantize_with_nncf
 from lepton.export.stages.reports import recorded_path
 from lepton.export.stages.speed import (
     Int8File,
@@ -100,6 +103,7 @@ def draw_calibration(
         return None
     assert config.quantize is not None and config.speed is not None  # defaulted with [calibration]
     check_op_types(config.quantize)
+    check_nncf(config.quantize)
     with usage_errors():
         candidates = find_candidates(config.calibration)
         if held_out:
@@ -187,7 +191,12 @@ def _quantize_all(
         graphs = []
         for recipe in plan.recipes:
             progress.stage(f"quantize {recipe.path}")
-            quantize(request, recipe, stage / recipe.path)
+            if recipe.maker == "nncf":
+                quantize_with_nncf(
+                    prepared.path, config.input.name, plan.data.tensor, float_nodes.nodes, stage / recipe.path
+                )
+            else:
+                quantize(request, recipe, stage / recipe.path)
             if source.expectation is not None:
                 check_graph(stage / recipe.path, source.expectation, f"graph_{recipe.key}")
             graphs.append(check_qdq(stage / recipe.path, recipe, float_outputs))
@@ -263,31 +272,62 @@ def _speed_batch(config: ExportConfig, plan: Int8Job) -> np.ndarray:
     return tensor[np.arange(plan.speed.batch or config.input.batch_opt) % len(tensor)]
 
 
+@dataclass(frozen=True)
+class _AutoFile:
+    """A file made for one backend that ``"auto"`` ships only where it beats the portable one."""
+
+    recipe: QuantRecipe
+    setting: str
+    """Its ``[quantize]`` key."""
+    backend: str
+    timed: str
+    """Its speed row's key; ``against``: the portable file's row on the same backend."""
+    against: str
+
+
+AUTO_FILES = (
+    _AutoFile(CPU_ONLY, "cpu_artifact", "ORT CPU", CPU_ONLY.key, PORTABLE.key),
+    _AutoFile(OPENVINO_ONLY, "openvino_artifact", "OpenVINO", f"openvino_{OPENVINO_ONLY.key}",
+              f"openvino_{PORTABLE.key}"),
+)  # fmt: skip
+
+
 def _ship(
     stage: Path, config: QuantizeConfig, recipes: tuple[QuantRecipe, ...], speed: tuple[SpeedResult, ...]
 ) -> tuple[tuple[QuantRecipe, ...], dict[str, str]]:
-    """With ``cpu_artifact = "auto"``, the ORT CPU file ships only where it pays.
+    """A file set to ``"auto"`` (``cpu_artifact``, ``openvino_artifact``) ships only where it pays.
 
-    "Pays" is measured, against the file the daemon would run on ORT CPU without it (the
-    portable one): same run, same threads. A file that does not pay is removed from the
-    bundle; its measurements stay in the report. Returns (shipped, dropped path → why).
+    "Pays" is measured on its backend, against the file the daemon would run there without it
+    (the portable one): same run, same threads. A file that does not pay, or that could not
+    be timed (OpenVINO not installed here), is removed from the bundle; its measurements stay
+    in the report. Returns (shipped, dropped path → why).
     """
     ratios = {s.key: s.ratio for s in speed}
-    if config.cpu_artifact != "auto" or CPU_ONLY not in recipes:
-        return recipes, {}
-    portable, cpu = ratios[PORTABLE.key], ratios[CPU_ONLY.key]
-    if cpu > portable:
-        log.info(
-            "%s ships: %.2fx FP32 on ORT CPU vs %.2fx for %s", CPU_ONLY.path, cpu, portable, PORTABLE.path
-        )
-        return recipes, {}
-    (stage / CPU_ONLY.path).unlink()
-    why = (
-        f"{CPU_ONLY.path} not shipped (quantize.cpu_artifact = 'auto'): {cpu:.2f}x FP32 on ORT CPU, "
-        f"no faster than {PORTABLE.path} ({portable:.2f}x); the daemon runs {PORTABLE.path} there"
-    )
-    log.info(why)
-    return tuple(r for r in recipes if r is not CPU_ONLY), {CPU_ONLY.path: why}
+    dropped: dict[str, str] = {}
+    for auto in AUTO_FILES:
+        if getattr(config, auto.setting) != "auto" or auto.recipe not in recipes:
+            continue
+        path, setting = auto.recipe.path, f"quantize.{auto.setting} = 'auto'"
+        timed, against = ratios.get(auto.timed), ratios.get(auto.against)
+        if timed is not None and against is not None and timed > against:
+            log.info("%s ships: %.2fx FP32 on %s vs %.2fx for %s", path, timed, auto.backend, against,
+                     PORTABLE.path)  # fmt: skip
+            continue
+        if timed is None or against is None:
+            why = (
+                f"{path} not shipped ({setting}): {auto.backend} is not installed here, so it could "
+                f"not be timed against {PORTABLE.path}; install it (the openvino extra) or set "
+                f"quantize.{auto.setting} = true"
+            )
+        else:
+            why = (
+                f"{path} not shipped ({setting}): {timed:.2f}x FP32 on {auto.backend}, no faster "
+                f"than {PORTABLE.path} ({against:.2f}x); the daemon runs {PORTABLE.path} there"
+            )
+        (stage / path).unlink()
+        log.info(why)
+        dropped[path] = why
+    return tuple(r for r in recipes if r.path not in dropped), dropped
 
 
 def _daemon_pick_speed(

@@ -130,7 +130,8 @@ def build_onnx_int8(
     checks = quantized.checks(job)
     names = tuple(o.name for o in draft.outputs)
     runs = {
-        r.key: _named_runner(stage / r.path, config, draft.decoder.output, names) for r in quantized.recipes
+        r.key: _named_runner(stage / r.path, config, draft.decoder.output, names, r.ort_cpu_fuses)
+        for r in quantized.recipes
     }
     details: dict[str, object] = {}
     for recipe in quantized.recipes:
@@ -169,8 +170,10 @@ def _decode_tail_in_float(prepared: Path) -> dict[str, tuple[str, ...]]:
     return {DECODE_TAIL: decode_tail(prepared)}
 
 
-def _named_runner(path: Path, config: ExportConfig, output: str, names: tuple[str, ...]) -> RunNamed:
-    model = OrtCpuModel.load(path, config.input.name, output)
+def _named_runner(
+    path: Path, config: ExportConfig, output: str, names: tuple[str, ...], optimized: bool
+) -> RunNamed:
+    model = OrtCpuModel.load(path, config.input.name, output, optimized=optimized)
 
     def run(batch: Tensor) -> Outputs:
         return model.run_named(batch, names)

@@ -75,6 +75,7 @@ def _figures(name: str, g: Glyphs) -> tuple[str, tuple[_Figure, ...]]:
         "fp32": "FP32",
         "int8": "INT8",
         "int8_cpu": "CPU INT8",
+        "int8_openvino": "OpenVINO INT8",
         "pick": "INT8",
         "ort_cpu_pick": "ORT CPU INT8 at more threads",
     }.get(variant, variant)

@@ -32,6 +32,8 @@ class QdqReport(StrictModel):
     key: str
     artifact: str
     trt_compatible: bool
+    backends: tuple[str, ...] | None = None
+    """The backends the file is made for (None: every one)."""
     quantize_linear: int
     dequantize_linear: int
     quantized_compute: dict[str, int]
@@ -55,7 +57,11 @@ class QdqReport(StrictModel):
             thresholds={"nonzero_zero_points_max": 0} if self.trt_compatible else {},
             detail=f"{self.artifact}: onnx.checker full_check, opset 19, IR <= 10, I/O as the manifest; "
             f"Q/DQ types {list(self.qdq_dtypes)}"
-            + ("; TensorRT: signed INT8 only, zero points 0" if self.trt_compatible else "; ORT CPU only"),
+            + (
+                "; TensorRT: signed INT8 only, zero points 0"
+                if self.trt_compatible
+                else f"; for {', '.join(self.backends or ('ORT CPU',))} only"
+            ),
         )
 
 
@@ -109,7 +115,7 @@ def _check_qdq(path: Path, recipe: QuantRecipe, float_outputs: tuple[str, ...]) 
         _fail(
             path,
             f"outputs {dequantized} come out of a DequantizeLinear though their nodes stay in float",
-            "report it: onnxruntime quantized an excluded node",
+            f"report it: {recipe.maker} quantized an excluded node",
         )
     quantized_compute: Counter[str] = Counter()
     float_compute = []
@@ -124,6 +130,7 @@ def _check_qdq(path: Path, recipe: QuantRecipe, float_outputs: tuple[str, ...]) 
         key=recipe.key,
         artifact=recipe.path,
         trt_compatible=recipe.trt_compatible,
+        backends=recipe.backends,
         quantize_linear=ops["QuantizeLinear"],
         dequantize_linear=ops["DequantizeLinear"],
         quantized_compute=dict(sorted(quantized_compute.items())),

@@ -5,7 +5,9 @@ every zero point 0 (``ActivationSymmetric``/``WeightSymmetric``), per-channel we
 float bias (TensorRT refuses an INT32 bias DequantizeLinear: onnx-tensorrt#850,
 NVIDIA/TensorRT#3360), opset 19. ORT CPU and TensorRT strongly typed builds both read it.
 ``model.int8.cpu.onnx`` (optional) trades TensorRT validity for ORT CPU speed: uint8
-activations let ORT fold every ReLU into the preceding QLinearConv.
+activations let ORT fold every ReLU into the preceding QLinearConv. ``model.int8.openvino.onnx``
+(optional) is placed by NNCF, not by ORT's quantizer (``quantize_nncf.py``): OpenVINO fuses
+its Q/DQ pattern into INT8 kernels where it does not fuse ORT's.
 
 Sequence: ``quant_pre_process`` (shape inference + basic optimisation, as ORT recommends),
 then the calibration package computes ranges on the pre-processed graph (tensor names
@@ -37,11 +39,13 @@ log = logging.getLogger(__name__)
 
 INT8_MODEL = "model.int8.onnx"
 INT8_CPU_MODEL = "model.int8.cpu.onnx"
+INT8_OPENVINO_MODEL = "model.int8.openvino.onnx"
 
 
 @dataclass(frozen=True)
 class QuantRecipe:
-    """One INT8 artefact: its file and the ORT settings that differ between artefacts."""
+    """One INT8 artefact: its file, who places its Q/DQ, and the ORT settings that differ
+    between artefacts (``activation`` to ``quantize_bias``: unused when NNCF makes it)."""
 
     key: str
     """Names its checks (``graph_<key>``, ``parity_<key>``, ...) and report entries."""
@@ -53,6 +57,14 @@ class QuantRecipe:
     description: str
     backends: tuple[str, ...] | None
     """The engine backends the daemon may run it on (the manifest records it); None: every one."""
+    maker: Literal["onnxruntime", "nncf"] = "onnxruntime"
+
+    @property
+    def ort_cpu_fuses(self) -> bool:
+        """ORT CPU may run the file, so the gates run it with ORT's fused INT8 kernels. A file
+        made for other backends only is run op by op (its Q/DQ graph as written): NNCF
+        quantizes a depthwise Conv's input per channel, which ORT's QLinearConv refuses."""
+        return self.backends is None or "ort-cpu" in self.backends
 
 
 PORTABLE = QuantRecipe(
@@ -75,12 +87,25 @@ CPU_ONLY = QuantRecipe(
     description="QDQ U8S8 (uint8 activations, ReLU folded into QLinearConv): ORT CPU only",
     backends=("ort-cpu",),
 )
+OPENVINO_ONLY = QuantRecipe(
+    key="int8_openvino",
+    path=INT8_OPENVINO_MODEL,
+    activation="int8",
+    symmetric_activations=True,
+    quantize_bias=False,
+    trt_compatible=False,
+    description="QDQ placed by NNCF's ONNX post-training quantization: OpenVINO only",
+    backends=("openvino",),
+    maker="nncf",
+)
 
 
 def quant_recipes(config: QuantizeConfig) -> tuple[QuantRecipe, ...]:
-    """Both files unless ``cpu_artifact = false``; with "auto" the speed stage decides whether
-    the CPU file ships (it does where it runs faster than the portable one)."""
-    return (PORTABLE,) if config.cpu_artifact is False else (PORTABLE, CPU_ONLY)
+    """The portable file, the CPU one unless ``cpu_artifact = false``, the OpenVINO one unless
+    ``openvino_artifact = false``; with "auto" the speed stage decides whether such a file
+    ships (it does where it runs faster than the portable one on its backend)."""
+    optional = ((config.cpu_artifact, CPU_ONLY), (config.openvino_artifact, OPENVINO_ONLY))
+    return (PORTABLE, *(recipe for wanted, recipe in optional if wanted is not False))
 
 
 def check_op_types(config: QuantizeConfig) -> None:
@@ -299,10 +324,10 @@ def quantize(request: QuantizeRequest, recipe: QuantRecipe, out_path: Path) -> N
             f"({describe_exception(err)}); keep the node it names in float with "
             "quantize.exclude_nodes, or limit quantize.op_types"
         ) from err
-    _drop_unused_opsets(out_path)
+    drop_unused_opsets(out_path)
 
 
-def _drop_unused_opsets(path: Path) -> None:
+def drop_unused_opsets(path: Path) -> None:
     """quant_pre_process declares every ORT domain; a parser on the device needs only the used ones."""
     model = onnx.load(str(path))
     used = {n.domain for n in model.graph.node} | {""}
@@ -316,12 +341,15 @@ __all__ = [
     "CPU_ONLY",
     "INT8_CPU_MODEL",
     "INT8_MODEL",
+    "INT8_OPENVINO_MODEL",
+    "OPENVINO_ONLY",
     "PORTABLE",
     "FloatNodes",
     "PreparedGraph",
     "QuantRecipe",
     "QuantizeRequest",
     "check_op_types",
+    "drop_unused_opsets",
     "prepare_for_quantization",
     "quant_recipes",
     "quantize",

@@ -111,7 +111,9 @@ class Int8File:
 def plan_speed_candidates(
     fp32_path: Path, int8_files: tuple[Int8File, ...], spec: InputSpec, output_name: str, threads: int
 ) -> list[SpeedCandidate]:
-    """ORT CPU on every file, and OpenVINO's offers where it is installed (first: ORT FP32)."""
+    """ORT CPU on every file it may run (not a file made for other backends only, such as
+    ``model.int8.openvino.onnx``), and OpenVINO's offers on every file where it is installed
+    (first: ORT FP32)."""
     from lepton.export.openvino_cpu import OpenVinoCpuModel, openvino_computes
 
     def ort(path: Path) -> Callable[[Tensor], Any]:
@@ -125,6 +127,7 @@ def plan_speed_candidates(
     candidates += [
         SpeedCandidate(f.key, "ort-cpu", "int8", f.path.name, daemon_runs(f, "ort-cpu"), ort(f.path))
         for f in int8_files
+        if f.backends is None or "ort-cpu" in f.backends
     ]
     ov_files: list[tuple[Compute, Path, Int8File | None]] = [
         (c, fp32_path, None) for c in openvino_computes("fp32")

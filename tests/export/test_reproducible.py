@@ -28,7 +28,7 @@ from lepton.export.stages.bundle import BUILD_RECORD
 from tests.export import tiny_models
 from tests.export.conftest import CALIBRATION_COUNT, LABELS, lepton_export_script
 
-MODEL_FILES = ("model.fp32.onnx", "model.int8.onnx", "model.int8.cpu.onnx")
+MODEL_FILES = ("model.fp32.onnx", "model.int8.onnx", "model.int8.cpu.onnx", "model.int8.openvino.onnx")
 
 Build = tuple[Path, "subprocess.CompletedProcess[str]"]
 
@@ -68,6 +68,7 @@ dir = "data/evaluation"
 
 [quantize]
 cpu_artifact = true
+openvino_artifact = true  # NNCF's placement: seeded and deterministic like the rest
 
 [speed]
 duration_s = 0.2

@@ -36,6 +36,26 @@ def small_cnn(num_classes: int) -> nn.Module:
     )
 
 
+def relu_depthwise(num_classes: int) -> nn.Module:
+    """ReLU into a depthwise Conv (MobileNet's pattern): NNCF quantizes that activation per
+    channel, which ORT CPU's fused QLinearConv refuses (its zero point must be a scalar)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 32, 1, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 16, 1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, num_classes),
+    )
+
+
 class _ResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()

@@ -84,3 +84,20 @@ def test_one_int8_file_on_ort_alone_is_gated_like_the_pick(tmp_path: Path) -> No
     assert (result.key, result.artifact, result.passed) == ("int8", "model.int8.onnx", False)
     assert result.warning is not None and result.warning.startswith("model.int8.onnx runs at")
     assert result.as_check().name == "speed_int8"
+
+
+def test_a_file_made_for_openvino_is_timed_on_openvino_only_and_is_its_int8_pick(tmp_path: Path) -> None:
+    spec = verify_bundle(BUNDLE).input
+    fp32 = BUNDLE / "model.fp32.onnx"
+    portable, placed = tmp_path / "model.int8.onnx", tmp_path / "model.int8.openvino.onnx"
+    shutil.copy(fp32, portable)
+    shutil.copy(fp32, placed)
+    files = (Int8File("int8", portable, None), Int8File("int8_openvino", placed, ("openvino",)))
+
+    candidates = plan_speed_candidates(fp32, files, spec, "logits", threads=1)
+
+    runs = {c.key: (c.backend, c.artifact, c.daemon_runs) for c in candidates}
+    assert "int8_openvino" not in runs  # ORT CPU never runs it, not even to time it
+    assert runs["int8"] == ("ort-cpu", "model.int8.onnx", True)
+    assert runs["openvino_int8_openvino"] == ("openvino", "model.int8.openvino.onnx", True)
+    assert runs["openvino_int8"] == ("openvino", "model.int8.onnx", False)  # OpenVINO runs its own file

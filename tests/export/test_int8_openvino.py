@@ -1,0 +1,116 @@
+"""``model.int8.openvino.onnx``: Q/DQ placed by NNCF for OpenVINO (``quantize.openvino_artifact``).
+
+Real NNCF on a tiny model, real ONNX Runtime for the gates, real OpenVINO for the speed
+stage and the daemon's smoke test. NNCF's absence is real too: a child interpreter whose
+import system refuses ``nncf`` (a finder on ``sys.meta_path``), running the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import onnx
+import pytest
+
+from lepton.edge.bundle.manifest import verify_bundle
+from lepton.edge.config.models import BundleConfig, EngineConfig
+from lepton.edge.engines.openvino import OpenVinoEngine
+from lepton.edge.engines.select import choose_engine, plan_candidates
+from tests.export.conftest import REPO, CliRunner, ProjectFactory, int8_toml
+
+OPENVINO_FILE = "model.int8.openvino.onnx"
+
+needs_openvino = pytest.mark.skipif(
+    OpenVinoEngine.unavailable() is not None, reason="openvino is not installed (the openvino extra)"
+)
+
+
+@needs_openvino
+def test_the_openvino_file_is_made_by_nncf_gated_recorded_and_run_by_openvino_only(
+    make_project: ProjectFactory, cli: CliRunner, calibration_dir: Path, evaluation_dir: Path
+) -> None:
+    toml = "\n[quantize]\ncpu_artifact = false\nopenvino_artifact = true\n"
+    project = make_project("relu_depthwise", extra_toml=int8_toml(calibration_dir, evaluation_dir, toml))
+
+    result = cli(*project.cli_args("--json"))
+
+    assert result.returncode == 0, result.stderr
+    gates = json.loads(result.stdout)["gates"]
+    # every INT8 gate the portable file goes through, on its own file; timed on OpenVINO only
+    for gate in ("graph_int8_openvino", "parity_int8_openvino", "accuracy_int8_openvino"):
+        assert gates[gate] is True, gate
+    assert gates["speed_openvino_int8_openvino"] is True
+    assert "speed_int8_openvino" not in gates  # ORT CPU never runs it, not even to time it
+    manifest = verify_bundle(project.out)
+    files = {a.path: a.backends for a in manifest.artifacts if a.precision == "int8"}
+    assert files == {"model.int8.onnx": None, OPENVINO_FILE: ("openvino",)}
+    assert manifest.precisions() == ("fp32", "int8")
+    assert manifest.golden is not None
+    assert manifest.golden.outputs[OPENVINO_FILE] == "golden/outputs.int8.openvino.npz"
+    graph = onnx.load(str(project.out / OPENVINO_FILE)).graph
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in graph.node}
+    report = json.loads((project.out / "reports/int8.json").read_text(encoding="utf-8"))
+    placed = next(g for g in report["graphs"] if g["key"] == "int8_openvino")
+    # the stem and the head stay in float as in the portable file (NNCF's IgnoredScope)
+    assert set(placed["float_compute"]) >= {"node_conv2d", "node_linear"}
+    assert placed["backends"] == ["openvino"]
+
+    # the daemon: OpenVINO's INT8 candidate is this file, ORT CPU's the portable one
+    engines = EngineConfig(backends=("openvino", "ort-cpu"), precision=("int8",))
+    planned, _ = plan_candidates(manifest, BundleConfig(path=project.out), engines)
+    assert {(c.backend, c.artifact.path) for c in planned} == {
+        ("openvino", OPENVINO_FILE),
+        ("ort-cpu", "model.int8.onnx"),
+    }
+    # and OpenVINO passes the golden smoke test on it, at the recorded tolerance
+    only = EngineConfig(backends=("openvino",), precision=("int8",))
+    choice = choose_engine(manifest, BundleConfig(path=project.out), only)
+    try:
+        assert choice.engine.model_path == project.out / OPENVINO_FILE
+        assert choice.report.candidates[0].outcome == "chosen"
+    finally:
+        choice.engine.close()
+
+
+BLOCK_NNCF = """\
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class NoNncf(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "nncf" or name.startswith("nncf."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoNncf())
+from lepton.export.cli.main import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_without_nncf_the_export_names_the_key_and_the_extra_with_exit_2(
+    make_project: ProjectFactory, calibration_dir: Path, evaluation_dir: Path
+) -> None:
+    toml = "\n[quantize]\nopenvino_artifact = true\n"
+    project = make_project("small_cnn", extra_toml=int8_toml(calibration_dir, evaluation_dir, toml))
+
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(BLOCK_NNCF), *project.cli_args()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+
+    assert proc.returncode == 2, proc.stderr
+    assert "quantize.openvino_artifact" in proc.stderr and "nncf" in proc.stderr
+    assert "pip install 'lepton-line[export]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert project.no_bundle_left()
