@@ -333,7 +333,8 @@ class Manifest(StrictModel):
         """The ONNX file to run at ``precision`` on ``backend``, or None when the bundle has none.
 
         A file made for that backend wins (``model.int8.cpu.onnx`` for ort-cpu: faster there,
-        invalid for TensorRT); otherwise the general file of that precision.
+        invalid for TensorRT; ``model.int8.openvino.onnx`` for openvino: Q/DQ placed by NNCF,
+        which ORT's fused kernels refuse); otherwise the general file of that precision.
         """
         models = [a for a in self.artifacts if a.role == "model" and a.precision == precision]
         if backend is not None:

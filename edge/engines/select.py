@@ -10,6 +10,13 @@ runs. Every candidate's outcome (not installed, no GPU, load failed, smoke test 
 slower) is logged once and carried in the status payload. ``engine.select = "first"``
 keeps the plain fallback order instead.
 
+Each backend x arithmetic runs one file: the one made for that backend where the bundle has
+one (``Manifest.model_artifact``), so OpenVINO's INT8 candidate is ``model.int8.openvino.onnx``
+where the bundle carries it, and ORT CPU never sees that file. The portable file is not timed
+on OpenVINO beside it: the export already timed both there, on the same samples, and ships the
+OpenVINO file only where it asked for it (``true``) or where it measured faster (``"auto"``);
+a second INT8 candidate would add a compile, a smoke test and timing rounds to every start.
+
 A backend plugs in through the registry table and ``Engine.unavailable`` / ``Engine.computes``.
 """
 

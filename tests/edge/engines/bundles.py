@@ -46,6 +46,28 @@ def with_int8_file(bundle: Path, *, skew: float = 0.0) -> Path:
     return bundle
 
 
+def with_openvino_int8_file(bundle: Path, *, skew: float = 0.0) -> Path:
+    """Add ``model.int8.openvino.onnx`` (the FP32 graph under that name), made for openvino
+    only, with golden outputs of its own (``skew`` as in ``with_int8_file``)."""
+    name = "model.int8.openvino.onnx"
+    shutil.copy(bundle / "model.fp32.onnx", bundle / name)
+    with np.load(bundle / "golden/outputs.fp32.npz") as fp32:
+        logits = np.asarray(fp32["logits"])
+    golden_file = "golden/outputs.int8.openvino.npz"
+    np.savez(bundle / golden_file, logits=(1 - skew) * logits + skew * np.roll(logits, 1, axis=1))
+    manifest = read_manifest(bundle)
+    assert manifest.golden is not None
+    added = (
+        describe_artifact(bundle, name, "model", "int8", 19, backends=("openvino",)),
+        describe_artifact(bundle, golden_file, "golden"),
+    )
+    golden = manifest.golden.model_copy(update={"outputs": {**manifest.golden.outputs, name: golden_file}})
+    write_manifest(
+        bundle, manifest.model_copy(update={"artifacts": (*manifest.artifacts, *added), "golden": golden})
+    )
+    return bundle
+
+
 def with_tolerances(bundle: Path, tolerances: dict[str, GoldenTolerance]) -> Path:
     manifest = read_manifest(bundle)
     assert manifest.golden is not None
@@ -54,4 +76,10 @@ def with_tolerances(bundle: Path, tolerances: dict[str, GoldenTolerance]) -> Pat
     return bundle
 
 
-__all__ = ["COLOR_BUNDLE", "copy_color_bundle", "with_int8_file", "with_tolerances"]
+__all__ = [
+    "COLOR_BUNDLE",
+    "copy_color_bundle",
+    "with_int8_file",
+    "with_openvino_int8_file",
+    "with_tolerances",
+]

@@ -9,9 +9,15 @@ import pytest
 
 from lepton.edge.bundle.manifest import GoldenTolerance, verify_bundle
 from lepton.edge.config.models import BundleConfig, EngineConfig
-from lepton.edge.engines.select import EngineChoice, choose_engine
+from lepton.edge.engines.select import EngineChoice, choose_engine, plan_candidates
 from lepton.edge.errors import BundleError, ConfigError, EngineError
-from tests.edge.engines.bundles import COLOR_BUNDLE, copy_color_bundle, with_int8_file, with_tolerances
+from tests.edge.engines.bundles import (
+    COLOR_BUNDLE,
+    copy_color_bundle,
+    with_int8_file,
+    with_openvino_int8_file,
+    with_tolerances,
+)
 
 pytest.importorskip("openvino", reason="the openvino extra is not installed")
 
@@ -93,6 +99,34 @@ def test_int8_competes_with_fp32_and_the_faster_file_runs(tmp_path: Path) -> Non
     assert set(measured) == {"int8", "fp32"}
     assert {c.outcome for c in measured.values()} == {"chosen", "slower"}
     assert choice.report.precision in measured and measured[choice.report.precision].outcome == "chosen"
+
+
+def _int8_files(bundle: Path) -> dict[str, str]:
+    """Backend → the INT8 file the daemon would run on it."""
+    engines = EngineConfig(backends=("openvino", "ort-cpu"), precision=("int8",))
+    planned, _ = plan_candidates(verify_bundle(bundle), BundleConfig(path=bundle), engines)
+    return {c.backend: c.artifact.path for c in planned}
+
+
+def test_openvino_runs_the_file_made_for_it_and_ort_cpu_never_does(tmp_path: Path) -> None:
+    bundle = with_int8_file(copy_color_bundle(tmp_path / "bundle"))
+    assert _int8_files(bundle) == {"openvino": "model.int8.onnx", "ort-cpu": "model.int8.onnx"}  # old bundles
+    with_openvino_int8_file(bundle)
+    assert _int8_files(bundle) == {"openvino": "model.int8.openvino.onnx", "ort-cpu": "model.int8.onnx"}
+    choice = _choose(bundle, tmp_path, "int8", backends=["openvino"])
+    assert choice.report.model == "model.int8.openvino.onnx"
+    assert choice.report.candidates[0].outcome == "chosen"
+
+
+def test_the_openvino_file_is_smoke_tested_against_its_own_golden_outputs(tmp_path: Path) -> None:
+    # its golden outputs rotated: OpenVINO refuses it, ORT CPU runs the portable file unaffected
+    bundle = with_openvino_int8_file(with_int8_file(copy_color_bundle(tmp_path / "bundle")), skew=1.0)
+    choice = _choose(bundle, tmp_path, "int8", backends=["openvino", "ort-cpu"])
+    outcomes = {(c.backend, c.model): c.outcome for c in choice.report.candidates}
+    assert outcomes == {
+        ("openvino", "model.int8.openvino.onnx"): "smoke test failed",
+        ("ort-cpu", "model.int8.onnx"): "chosen",
+    }
 
 
 def test_engine_precision_and_bundle_precision_limit_the_candidates(tmp_path: Path) -> None:
