@@ -76,6 +76,32 @@ def test_the_openvino_file_is_made_by_nncf_gated_recorded_and_run_by_openvino_on
         choice.engine.close()
 
 
+@needs_openvino
+def test_auto_ships_the_openvino_file_only_where_it_beats_the_portable_one_and_says_why_not(
+    make_project: ProjectFactory, cli: CliRunner, calibration_dir: Path, evaluation_dir: Path
+) -> None:
+    toml = "\n[quantize]\ncpu_artifact = false\nopenvino_artifact = 'auto'\n"
+    project = make_project("small_cnn", extra_toml=int8_toml(calibration_dir, evaluation_dir, toml))
+
+    result = cli(*project.cli_args("--json"))
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    build = json.loads((project.out / "build.json").read_text(encoding="utf-8"))
+    ratios = {s["key"]: s["ratio"] for s in build["speed"]}
+    shipped = (project.out / OPENVINO_FILE).is_file()
+    dropped = [w for w in summary["warnings"] if w.startswith(f"{OPENVINO_FILE} not shipped")]
+    files = {a.path for a in verify_bundle(project.out).artifacts}
+    if shipped:  # measured faster on OpenVINO, in this run
+        assert ratios["openvino_int8_openvino"] > ratios["openvino_int8"] and not dropped
+        assert OPENVINO_FILE in files and summary["gates"]["parity_int8_openvino"] is True
+    else:  # gated like the others, then removed, with both ratios named
+        assert OPENVINO_FILE not in files and "golden/outputs.int8.openvino.npz" not in files
+        assert len(dropped) == 1 and "quantize.openvino_artifact = 'auto'" in dropped[0]
+        assert "on OpenVINO, no faster than model.int8.onnx" in dropped[0]
+        assert "parity_int8_openvino" not in summary["gates"]  # a dropped file's checks: report only
+
+
 BLOCK_NNCF = """\
 import sys
 from importlib.abc import MetaPathFinder
