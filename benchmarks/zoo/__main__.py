@@ -57,6 +57,7 @@ COLUMNS = (
     ("openvino", "fp32", "model.fp32.onnx"),
     ("openvino", "bf16", "model.fp32.onnx"),
     ("openvino", "int8", "model.int8.onnx"),
+    ("openvino", "int8", "model.int8.openvino.onnx"),
 )
 """Every combination the table shows (a box without OpenVINO or bf16 shows '-')."""
 
@@ -151,6 +152,7 @@ allow_small = true
 
 [quantize]
 cpu_artifact = true
+openvino_artifact = true
 
 [evaluation]
 dir = "{evaluation.as_posix()}"
@@ -239,7 +241,8 @@ def pick(bundle: Path, manifest: Manifest, threads: int, duration_s: float) -> t
 
 def render(runs: list[ModelRun], args: argparse.Namespace) -> str:
     cpu = read_cpu_model()
-    head = [f"{b} {p}" + (" cpu-file" if m.endswith(".cpu.onnx") else "") for b, p, m in COLUMNS]
+    files = {".cpu.onnx": " cpu-file", ".openvino.onnx": " nncf-file"}
+    head = [f"{b} {p}" + next((v for k, v in files.items() if m.endswith(k)), "") for b, p, m in COLUMNS]
     lines = [
         f"### {cpu} ({os.cpu_count()} logical CPUs), {args.threads} thread(s), batch 1, "
         f"{args.size}x{args.size}",
