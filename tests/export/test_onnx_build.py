@@ -179,6 +179,25 @@ def test_without_labels_int8_is_judged_against_fp32_and_the_report_says_so(yolo_
     assert report["held_out"]["judge"] == "fp32" and "judged against FP32" in report["held_out"]["note"]
 
 
+def test_a_detector_gets_the_openvino_file_with_its_decode_tail_in_float(yolo_project: Path) -> None:
+    extra = "[quantize]\ncpu_artifact = false\nopenvino_artifact = true\n"
+    proc = run_build(yolo_project, DETECTION_TOML.format(extra_model="", extra=extra))
+    assert proc.returncode == 0, proc.stderr
+    manifest = verify_bundle(yolo_project / "bundle")
+    models = {a.path: a.backends for a in manifest.artifacts if a.role == "model"}
+    assert models == {
+        "model.fp32.onnx": None,
+        "model.int8.onnx": None,
+        "model.int8.openvino.onnx": ("openvino",),
+    }
+    gates = {c.name: c.passed for c in manifest.checks}
+    assert gates["graph_int8_openvino"] and gates["accuracy_int8_openvino"]
+    # the decode tail NNCF was told to ignore stays float, as in the portable file
+    graph = {c.name: c.measured for c in manifest.checks if c.name.startswith("graph_int8")}
+    assert graph["graph_int8_openvino"]["float_compute"] == graph["graph_int8"]["float_compute"]
+    assert graph["graph_int8_openvino"]["quantized_compute"] > 0
+
+
 def test_end_to_end_yolo_onnx_reads_its_layout_from_the_metadata(tmp_path: Path) -> None:
     write_yolo(tmp_path / "tiny.onnx", nms=True)
     write_images(tmp_path / "samples", 8, seed=1)
