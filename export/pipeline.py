@@ -22,12 +22,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from lepton.edge.atomic_write import staged_directory
 from lepton.edge.bundle.manifest import CheckResult, Manifest, sha256_file, verify_bundle
@@ -35,6 +33,7 @@ from lepton.edge.preprocess import Tensor, preprocess_batch
 from lepton.export.config import ExportConfig
 from lepton.export.errors import GateFailed, Interrupted
 from lepton.export.int8 import Int8Build, Int8Inputs, build_int8, read_int8_inputs
+from lepton.export.interrupt import Signalled, signals_raise
 from lepton.export.ort_cpu import OrtCpuModel
 from lepton.export.progress import StageProgress
 from lepton.export.stages.bundle import (
@@ -125,43 +124,24 @@ def _build_classifier(config: ExportConfig, out_dir: Path, progress: bool) -> Bu
     )
 
 
-class _Signalled(BaseException):
-    """Raised by the signal handler: a BaseException, so no ``except Exception`` on the way
-    (ours or a library's) mistakes it for a failure of the stage it lands in."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 @contextlib.contextmanager
 def _signals_interrupt(out_dir: Path) -> Iterator[None]:
-    """SIGTERM and SIGINT stop the export as an exception, re-raised as ``Interrupted``.
+    """SIGTERM and SIGINT stop the export as an exception (``interrupt.py``), re-raised as
+    ``Interrupted``.
 
     A CI job cancelled (SIGTERM) used to die on the spot and leave the ``.staging``
     directory beside ``--out`` and the quantizer's temporary files; as an exception, the
     signal unwinds every ``with`` block, which removes them, and the CLI exits 128 + signal.
-    Only the main thread can install handlers; elsewhere (an embedding app) nothing changes.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise _Signalled(signum)
-
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
-    except _Signalled as stop:
+        with signals_raise():
+            yield
+    except Signalled as stop:
         raise Interrupted(
             f"{signal.Signals(stop.signum).name}: export stopped; nothing was written at {out_dir} "
             "(the staging directory and temporary files were removed)",
             stop.signum,
         ) from None
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _read_inputs(config: ExportConfig, progress: bool) -> _Inputs:

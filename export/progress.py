@@ -12,6 +12,8 @@ import sys
 
 from tqdm import tqdm
 
+from lepton.export.interrupt import raise_if_signalled
+
 log = logging.getLogger(__name__)
 
 
@@ -31,6 +33,7 @@ class StageProgress:
         self._started = False
 
     def stage(self, name: str) -> None:
+        raise_if_signalled()  # a stage boundary is a checkpoint for a signal swallowed on the way
         if self._started:
             self._bar.update(1)
         self._started = True

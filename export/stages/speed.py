@@ -31,6 +31,7 @@ from lepton.edge.preprocess import Tensor
 from lepton.edge.strict_model import StrictModel
 from lepton.export.config import SpeedConfig
 from lepton.export.errors import GateFailed
+from lepton.export.interrupt import raise_if_signalled
 from lepton.export.ort_cpu import OrtCpuModel
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,7 @@ def measure_engine_speeds(
         rates: dict[str, list[float]] = {c.key: [] for c in candidates}
         for _ in range(rounds):
             for c in candidates:
+                raise_if_signalled()  # minutes of timing: a checkpoint for a swallowed signal
                 rates[c.key].append(_images_per_s(c.run, batch, block_s))
     except EngineError as err:  # an OpenVINO inference failure, translated where it was called
         raise GateFailed(f"speed: {err}") from err
