@@ -126,7 +126,11 @@ class _StatsListener:
         payload = json.loads(msg.payload)
         if msg.topic.endswith("/bench/status"):
             if payload.get("state") == "online" and "backend" in payload:
-                self.engine = f"{payload['backend']} {payload.get('precision', '')}".strip()
+                # the engine report's precision is the arithmetic (bf16 on the FP32 file); the
+                # payload's own names the file
+                engine = payload.get("engine") or {}
+                precision = engine.get("precision", payload.get("precision", ""))
+                self.engine = f"{payload['backend']} {precision}".strip()
         elif msg.topic.endswith("/events"):
             if payload["type"] == "new":  # the events a snapshot is made for
                 self.new_to_commit_ms.append(payload["timing"]["capture_to_commit_ms"])
