@@ -333,7 +333,7 @@ class QuantizeConfig(StrictModel):
         default=False,
         description="model.int8.openvino.onnx, Q/DQ placed by NNCF's ONNX post-training "
         "quantization on the same calibration samples and float nodes, for OpenVINO only (ran "
-        "1.5x the portable file on OpenVINO, export/README.md); needs nncf (the export extra). "
+        "1.1-1.45x the portable file on OpenVINO, export/README.md); needs nncf (the export extra). "
         "true: built, gated and shipped; auto: shipped only when this build measures it faster "
         "than model.int8.onnx on OpenVINO (not reproducible, like cpu_artifact); false: not built "
         "(the default: NNCF adds seconds to every export and was measured on two models only).",
