@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -52,13 +54,24 @@ def test_refusals_are_retried_or_dead_lettered_never_dropped(tmp_path: Path) -> 
 
 
 def test_rows_stuck_in_flight_are_sent_again_and_delivered_once_acked(tmp_path: Path, broker: Broker) -> None:
-    # A stuck timer far below the broker's round trip forces the re-send path on every row.
+    # The broker is stopped (SIGSTOP) while the rows go out, so no PUBACK comes within the stuck
+    # timer and the re-send path must run (a fast box acknowledged 50 rows before the sender's
+    # next look, and the test saw no re-send), then resumed to acknowledge both copies.
+    assert broker.proc is not None
     outbox, link, sender, _alarms = _parts(tmp_path, broker.port, OutboxConfig(stuck_after_s=0.001))
     sub = Subscriber(broker.port, "t/cam/events")
-    _commit(outbox, 50)
     link.start()
     sender.start()
     try:
+        assert link.connected.wait(10)
+        os.kill(broker.proc.pid, signal.SIGSTOP)
+        try:
+            _commit(outbox, 50)
+            deadline = time.monotonic() + 10
+            while sender.resent_stuck == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            os.kill(broker.proc.pid, signal.SIGCONT)
         deadline = time.monotonic() + 30
         while outbox.depth()[0] and time.monotonic() < deadline:
             time.sleep(0.05)
