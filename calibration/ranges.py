@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,10 +201,13 @@ def compute_ranges(
     config: CalibrationConfig,
     out_path: Path,
     progress: bool = True,
+    checkpoint: Callable[[], None] | None = None,
 ) -> RangesSummary:
     """Calibrate every float tensor of ``model_path`` on ``data``; write ORT's cache to ``out_path``.
 
     Raises CalibrationBudgetError (before any inference) when one batch exceeds the budget.
+    ``checkpoint`` runs before each window: the export raises a signal there that a finalizer
+    swallowed (a large model calibrates for minutes).
     """
     plan = plan_windows(model_path, config)
     log.info(
@@ -235,6 +239,8 @@ def compute_ranges(
                 extra_options=options,
             )
             for start, stop in collection_windows(len(data), config.batch, plan.window_samples):
+                if checkpoint is not None:
+                    checkpoint()
                 calibrator.collect_data(TensorReader(input_name, data[start:stop], config.batch, bar))
             ranges = calibrator.compute_data()
             del calibrator

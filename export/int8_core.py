@@ -40,6 +40,7 @@ from lepton.calibration.sampling import (
 from lepton.edge.bundle.manifest import CalibrationInfo, CheckResult
 from lepton.export.config import ExportConfig, QuantizeConfig, SpeedConfig
 from lepton.export.errors import GateFailed, SpeedFailed
+from lepton.export.interrupt import raise_if_signalled
 from lepton.export.progress import StageProgress
 from lepton.export.stages.bundle import ModelFile
 from lepton.export.stages.graph_checks import GraphExpectation, check_graph
@@ -177,6 +178,7 @@ def _quantize_all(
                     plan.calibration,
                     stage / RANGES_FILE,
                     progress.enabled,
+                    checkpoint=raise_if_signalled,
                 )
         except RangeComputationError as err:
             raise GateFailed(

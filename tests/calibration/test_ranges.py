@@ -100,6 +100,30 @@ def test_compute_ranges_feeds_byte_sized_windows(tiny_onnx: Path, tmp_path: Path
     assert summary.windows.window_samples >= 20 and summary.windows.activations.total_bytes == TINY_TOTAL
 
 
+class _Stop(BaseException):
+    """What a checkpoint raises: a BaseException, like the export's signal."""
+
+
+def test_the_checkpoint_runs_before_each_window_and_what_it_raises_stops_calibration(
+    tiny_onnx: Path, tmp_path: Path
+) -> None:
+    calls: list[int] = []
+
+    def checkpoint() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise _Stop
+
+    config = _budgeted("entropy", 4, 16)  # histograms: windows of hundreds of samples (minmax: 400,000)
+    window = plan_windows(tiny_onnx, config).window_samples
+    assert window < 1000
+    with pytest.raises(_Stop):  # three windows' worth of samples
+        compute_ranges(
+            tiny_onnx, "images", _data(2 * window + 1), config, tmp_path / "r.json", False, checkpoint
+        )
+    assert len(calls) == 2 and not (tmp_path / "r.json").exists()
+
+
 def test_reader_slices_batches_then_ends() -> None:
     reader = TensorReader("images", _data(5), batch=2)
 
