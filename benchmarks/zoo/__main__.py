@@ -44,15 +44,19 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.zoo.models import ZOO  # noqa: E402
-from lepton.edge.bundle.manifest import Manifest, Precision, verify_bundle  # noqa: E402
+from lepton.edge.bundle.manifest import InputSpec, Manifest, Precision, PreprocessSpec, verify_bundle  # noqa: E402
 from lepton.edge.config.models import BundleConfig, EngineConfig  # noqa: E402
 from lepton.edge.engines.base import Compute, Engine  # noqa: E402
 from lepton.edge.engines.registry import engine_class  # noqa: E402
+from lepton.edge.engines.report import EngineReport  # noqa: E402
 from lepton.edge.engines.select import choose_engine  # noqa: E402
 from lepton.edge.engines.selfcheck import time_calls  # noqa: E402
 from lepton.edge.engines.smoke_test import golden_inputs, run_smoke_test  # noqa: E402
 from lepton.edge.errors import EngineError  # noqa: E402
 from lepton.edge.machine import read_cpu_model  # noqa: E402
+from lepton.edge.preprocess import preprocess_batch  # noqa: E402
+from lepton.export.config import Int8ParityConfig  # noqa: E402
+from lepton.export.stages.quantize import CPU_ONLY, OPENVINO_ONLY, PORTABLE  # noqa: E402
 
 LABELS = ("ok", "scratch", "dent", "stain")
 COLUMNS = (
@@ -114,29 +118,22 @@ def _write_images(root: Path, per_label: int, seed: int, size: int) -> Path:
     return root
 
 
-def _tensors(root: Path, size: int) -> torch.Tensor:
-    """The images under ``root`` as the export preprocesses them (RGB, stretched, ImageNet mean/std)."""
-    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-    images = []
-    for path in sorted(root.rglob("*.jpg")):
-        bgr = cv2.imread(str(path))
-        assert bgr is not None, path
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        scaled = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR) / 255.0
-        images.append(((scaled - mean) / std).transpose(2, 0, 1))
-    return torch.from_numpy(np.stack(images).astype(np.float32))
+PREPROCESS = PreprocessSpec(
+    color_order="rgb", resize_mode="stretch", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+)
+"""The export TOML's ``[preprocess]`` (torchvision's ImageNet normalisation)."""
 
 
 def statistics_images(root: Path, size: int) -> torch.Tensor:
-    """The line images plus black, white and noise frames: the export's FP32 parity cases are
-    such frames, and a random network whose statistics never saw them amplifies them into
-    logits in the thousands, where float rounding alone fails the parity gate's 1e-3."""
-    line = _tensors(root, size)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    flat = torch.stack([torch.full((3, size, size), v) for v in (0.0, 0.5, 1.0)])
-    noise = torch.from_numpy(np.random.default_rng(5).random((4, 3, size, size)).astype(np.float32))
-    return torch.cat([line, (torch.cat([flat, noise]) - mean) / std])
+    """The line images plus black, grey, white and noise frames, preprocessed as the export does:
+    the export's FP32 parity cases are such frames, and a random network whose statistics never
+    saw them amplifies them into logits in the thousands, where float rounding alone fails the
+    parity gate's 1e-3."""
+    frames = [np.asarray(cv2.imread(str(path)), dtype=np.uint8) for path in sorted(root.rglob("*.jpg"))]
+    frames += [np.full((size, size, 3), value, np.uint8) for value in (0, 128, 255)]
+    frames += list(np.random.default_rng(5).integers(0, 256, (4, size, size, 3), dtype=np.uint8))
+    spec = InputSpec(name="images", height=size, width=size)
+    return torch.from_numpy(preprocess_batch(frames, PREPROCESS, spec))
 
 
 def set_batchnorm_statistics(model: torch.nn.Module, images: torch.Tensor) -> None:
@@ -189,10 +186,10 @@ width = {args.size}
 batch_max = 8
 
 [preprocess]
-color_order = "rgb"
-resize_mode = "stretch"
-mean = [0.485, 0.456, 0.406]
-std = [0.229, 0.224, 0.225]
+color_order = "{PREPROCESS.color_order}"
+resize_mode = "{PREPROCESS.resize_mode}"
+mean = {list(PREPROCESS.mean)}
+std = {list(PREPROCESS.std)}
 
 [samples]
 dir = "{samples.as_posix()}"
@@ -280,12 +277,11 @@ def open_cell(bundle: Path, manifest: Manifest, cell: Cell, threads: int) -> Eng
     return engine
 
 
-def open_pick(bundle: Path, manifest: Manifest, threads: int) -> tuple[str, Engine]:
+def open_pick(bundle: Path, manifest: Manifest, threads: int) -> tuple[EngineReport, Engine]:
     """What the daemon runs on this box (its defaults, batch 1), open."""
     config = EngineConfig(intra_op_threads=threads, batch_max=1)
     choice = choose_engine(manifest, BundleConfig(path=bundle), config)
-    report = choice.report
-    return f"{report.backend} {report.precision} ({report.model})", choice.engine
+    return choice.report, choice.engine
 
 
 ROUNDS = 5
@@ -316,7 +312,9 @@ def time_model(run: ModelRun, bundle: Path, manifest: Manifest, args: argparse.N
             engine = open_cell(bundle, manifest, cell, args.threads)
             if engine is not None:
                 engines[f"{backend} {precision} {model}"] = engine
-        run.picked, engines["pick"] = open_pick(bundle, manifest, args.threads)
+        picked, engines["pick"] = open_pick(bundle, manifest, args.threads)
+        run.picked = f"{picked.backend} {picked.precision} ({picked.model})"
+        run.picked_parity = picked_parity(manifest, picked.model)
         sample = golden_inputs(manifest, bundle)
         assert sample is not None
         print(f"zoo: timing {run.model} on {len(engines)} engines, {ROUNDS} rounds", file=sys.stderr)
@@ -332,25 +330,21 @@ def time_model(run: ModelRun, bundle: Path, manifest: Manifest, args: argparse.N
     base = fps.get(" ".join(COLUMNS[0]))
     if base:
         run.picked_vs_ort_fp32 = statistics.median(p / b for p, b in zip(fps["pick"], base, strict=True))
-    run.picked_parity = picked_parity(manifest, run.picked)
 
 
-PARITY_CHECK = {
-    "model.int8.onnx": "parity_int8",
-    "model.int8.cpu.onnx": "parity_int8_cpu",
-    "model.int8.openvino.onnx": "parity_int8_openvino",
-}
-DEFAULT_GATES = {"cosine": 0.99, "top1_agreement": 0.97}
-"""export/config.py's [int8_parity] defaults, which the zoo's TOML loosens."""
+PARITY_CHECK = {recipe.path: f"parity_{recipe.key}" for recipe in (PORTABLE, CPU_ONLY, OPENVINO_ONLY)}
+"""Each INT8 file's parity check in the manifest."""
+DEFAULT_GATES = Int8ParityConfig()
+"""The ``[int8_parity]`` defaults, which the zoo's TOML loosens."""
 
 
-def picked_parity(manifest: Manifest, picked: str) -> str:
-    check_name = next((c for f, c in PARITY_CHECK.items() if f"({f})" in picked), None)
-    check = next((c for c in manifest.checks if c.name == check_name), None)
+def picked_parity(manifest: Manifest, model: str) -> str:
+    """The picked INT8 file's parity against FP32 and whether the default gates hold; empty for FP32."""
+    check = next((c for c in manifest.checks if c.name == PARITY_CHECK.get(model)), None)
     if check is None:
         return ""
     cosine, top1 = check.measured["cosine"], check.measured["top1_agreement"]
-    holds = cosine >= DEFAULT_GATES["cosine"] and top1 >= DEFAULT_GATES["top1_agreement"]
+    holds = cosine >= DEFAULT_GATES.cosine_min and top1 >= DEFAULT_GATES.top1_agreement_min
     return f"{cosine:.4f} / {100 * top1:.0f} % " + (
         "(default gates hold)" if holds else "(**fails** the default gates)"
     )
