@@ -25,43 +25,31 @@ def with_int8_file(bundle: Path, *, skew: float = 0.0) -> Path:
     rotated outright): every backend computes something else from it, as a broken INT8 build
     would, so the INT8 candidates fail their smoke test while the FP32 ones pass.
     """
-    shutil.copy(bundle / "model.fp32.onnx", bundle / "model.int8.onnx")
-    with np.load(bundle / "golden/outputs.fp32.npz") as fp32:
-        logits = np.asarray(fp32["logits"])
-    np.savez(
-        bundle / "golden/outputs.int8.npz", logits=(1 - skew) * logits + skew * np.roll(logits, 1, axis=1)
-    )
-    manifest = read_manifest(bundle)
-    assert manifest.golden is not None
-    added = (
-        describe_artifact(bundle, "model.int8.onnx", "model", "int8", 19),
-        describe_artifact(bundle, "golden/outputs.int8.npz", "golden"),
-    )
-    golden = manifest.golden.model_copy(
-        update={"outputs": {**manifest.golden.outputs, "int8": "golden/outputs.int8.npz"}}
-    )
-    write_manifest(
-        bundle, manifest.model_copy(update={"artifacts": (*manifest.artifacts, *added), "golden": golden})
-    )
-    return bundle
+    return _with_int8_file(bundle, "model.int8.onnx", "golden/outputs.int8.npz", "int8", None, skew)
 
 
 def with_openvino_int8_file(bundle: Path, *, skew: float = 0.0) -> Path:
     """Add ``model.int8.openvino.onnx`` (the FP32 graph under that name), made for openvino
     only, with golden outputs of its own (``skew`` as in ``with_int8_file``)."""
     name = "model.int8.openvino.onnx"
+    return _with_int8_file(bundle, name, "golden/outputs.int8.openvino.npz", name, ("openvino",), skew)
+
+
+def _with_int8_file(
+    bundle: Path, name: str, golden_file: str, golden_key: str, backends: tuple[str, ...] | None, skew: float
+) -> Path:
     shutil.copy(bundle / "model.fp32.onnx", bundle / name)
     with np.load(bundle / "golden/outputs.fp32.npz") as fp32:
         logits = np.asarray(fp32["logits"])
-    golden_file = "golden/outputs.int8.openvino.npz"
     np.savez(bundle / golden_file, logits=(1 - skew) * logits + skew * np.roll(logits, 1, axis=1))
     manifest = read_manifest(bundle)
     assert manifest.golden is not None
     added = (
-        describe_artifact(bundle, name, "model", "int8", 19, backends=("openvino",)),
+        describe_artifact(bundle, name, "model", "int8", 19, backends=backends),
         describe_artifact(bundle, golden_file, "golden"),
     )
-    golden = manifest.golden.model_copy(update={"outputs": {**manifest.golden.outputs, name: golden_file}})
+    outputs = {**manifest.golden.outputs, golden_key: golden_file}
+    golden = manifest.golden.model_copy(update={"outputs": outputs})
     write_manifest(
         bundle, manifest.model_copy(update={"artifacts": (*manifest.artifacts, *added), "golden": golden})
     )
