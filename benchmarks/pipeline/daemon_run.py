@@ -130,7 +130,10 @@ class _StatsListener:
                 # payload's own names the file
                 engine = payload.get("engine") or {}
                 precision = engine.get("precision", payload.get("precision", ""))
-                self.engine = f"{payload['backend']} {precision}".strip()
+                requests = engine.get("requests", 1)
+                self.engine = f"{payload['backend']} {precision}".strip() + (
+                    f" x{requests}" if requests > 1 else ""
+                )
         elif msg.topic.endswith("/events"):
             if payload["type"] == "new":  # the events a snapshot is made for
                 self.new_to_commit_ms.append(payload["timing"]["capture_to_commit_ms"])

@@ -59,7 +59,7 @@ class _OrtEngine(Engine):
         try:
             self._session: Any = ort.InferenceSession(
                 str(self.model_path),
-                sess_options=session_options(self.threads),
+                sess_options=session_options(self.request_threads),
                 providers=self._provider_list(),
             )
         except Exception as err:  # onnxruntime raises its own untyped exceptions
@@ -101,6 +101,7 @@ class _OrtEngine(Engine):
 class OrtCpuEngine(_OrtEngine):
     backend = "ort-cpu"
     providers = ("CPUExecutionProvider",)
+    concurrent_calls = True  # InferenceSession.run is thread-safe; each call then computes on its own thread
 
 
 class OrtCudaEngine(_OrtEngine):

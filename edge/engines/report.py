@@ -58,6 +58,14 @@ class EngineReport(StrictModel):
     )
     select: Literal["fastest", "first"]
     candidates: tuple[CandidateReport, ...]
+    requests: int = Field(default=1, description="Engine calls computing at once (engine.parallel_requests).")
+    requests_ms_per_frame: dict[str, float] = Field(
+        default_factory=dict,
+        description="Wall time per frame (ms) with its requests in flight, by engine label "
+        "('ort-cpu int8', 'ort-cpu int8 x2'), timed alike at start: the fastest candidate "
+        "alone and the parallel variants that could beat it; empty where none could run.",
+    )
+    requests_reason: str = Field(default="", description="Why that many requests run.")
 
 
 __all__ = ["CandidateReport", "EngineReport", "Outcome"]

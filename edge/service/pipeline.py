@@ -7,6 +7,12 @@ events frame by frame. Only frames already waiting are batched: a lone frame is 
 back for company. An event exists once ``commit`` returned: only then is the frame's work
 done.
 
+Where the engine runs several requests at once (``engine.requests``, measured at start:
+``engines/parallel_requests.py``), up to that many batches are in flight: the next is
+submitted while earlier ones compute, and their results are handled strictly in the order
+they were submitted, so each camera's frames reach its tracker in sequence. A camera's end
+or pause waits until every batch before it is handled.
+
 A ``new`` event's snapshot is rendered ahead, from the frame before the confirming one,
 on the snapshot store's thread (``SnapshotStore.render_ahead``): by the time the defect
 is confirmed its picture is usually ready, and the event waits only for the write.
@@ -18,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -29,7 +35,7 @@ import numpy as np
 
 from lepton.edge.bundle.manifest import Manifest
 from lepton.edge.decoders.registry import Decoder
-from lepton.edge.engines.base import Engine
+from lepton.edge.engines.base import Engine, Outputs
 from lepton.edge.errors import LeptonError
 from lepton.edge.events.builder import EventBuilder
 from lepton.edge.events.snapshots import RenderedSnapshot, SnapshotStore, draw_heatmap
@@ -56,6 +62,20 @@ class PipelineStats:
     events: int = 0
     refused: int = 0
     last_progress_mono: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """A batch submitted to the engine, waiting for its outputs."""
+
+    batch: list[Captured]
+    outputs: Future[Outputs]
+    began: float
+    """perf_counter when its preprocessing began."""
+    submitted: float
+    """perf_counter when it went to the engine."""
+    submitted_mono: float
+    preprocess_s: float
 
 
 @dataclass(frozen=True)
@@ -105,7 +125,8 @@ class Pipeline:
         self.last_step_mono = time.monotonic()
         """When the inference loop last turned (monotonic s), for the watchdog."""
         self.infer_started_mono: float | None = None
-        """When the engine call in progress began; None between calls."""
+        """When the oldest engine call in flight began; None when none is."""
+        self._in_flight: deque[_InFlight] = deque()
         self.source_errors: list[LeptonError] = []
         self._stats_lock = threading.Lock()
 
@@ -119,17 +140,28 @@ class Pipeline:
         return stats
 
     def step(self, timeout_s: float = 0.2) -> bool:
-        """Process the frames waiting in the cameras' queues as one batch; False when none were."""
-        batch, ends = self._take_waiting()
+        """Submit the frames waiting in the cameras' queues as one batch, and handle the oldest
+        batch in flight once it is done, or once no more can be submitted; False when there
+        was nothing to do (then it waits up to ``timeout_s`` for a frame or a batch done)."""
+        requests = self._p.engine.requests
+        room = len(self._in_flight) < requests
+        batch, ends = self._take_waiting() if room else ([], [])
         if batch:
-            self._process(batch)
+            self._submit(batch)
+        finished = bool(self._in_flight) and (
+            len(self._in_flight) >= requests or self._in_flight[0].outputs.done()
+        )
+        if ends:  # a camera's end or pause comes after its frames: handle every batch first
+            self.drain()
+        elif finished:  # waits for the oldest only when no more can be submitted
+            self._finish(self._in_flight.popleft())
         for camera, end in ends:
             if isinstance(end, Paused):
                 self._close_open_events(camera)
             else:
                 self._end_camera(camera, end)
-        did_work = bool(batch or ends)
-        if not did_work:
+        did_work = bool(batch or ends or finished)
+        if not did_work:  # woken by a frame, or by a batch in flight being done
             self._frames_ready.wait(timeout_s)
             self._frames_ready.clear()
         now = time.monotonic()
@@ -137,6 +169,11 @@ class Pipeline:
         with self._stats_lock:
             self.stats.last_progress_mono = now
         return did_work
+
+    def drain(self) -> None:
+        """Handle every batch in flight, oldest first."""
+        while self._in_flight:
+            self._finish(self._in_flight.popleft())
 
     def _take_waiting(self) -> tuple[list[Captured], list[tuple[str, EndOfStream | Paused]]]:
         """Up to ``batch_max`` waiting frames, cameras in turn from a rotating first one (fair)."""
@@ -159,37 +196,50 @@ class Pipeline:
                 batch.append(item)
         return batch, ends
 
-    def _process(self, batch: list[Captured]) -> None:
+    def _submit(self, batch: list[Captured]) -> None:
         p = self._p
         t0 = time.perf_counter()
         tensors = [c.tensor if c.tensor is not None else p.prepare(c.frame) for c in batch]
         t1 = time.perf_counter()
-        self.infer_started_mono = time.monotonic()
-        outputs = p.engine.infer(tensors[0] if len(tensors) == 1 else np.concatenate(tensors))
-        self.last_infer_mono, self.infer_started_mono = time.monotonic(), None
+        submitted_mono = time.monotonic()
+        if not self._in_flight:
+            self.infer_started_mono = submitted_mono
+        outputs = p.engine.submit(tensors[0] if len(tensors) == 1 else np.concatenate(tensors))
+        if not outputs.done():  # the loop may be waiting for it: wake it when it is
+            outputs.add_done_callback(lambda _: self._frames_ready.set())
+        preprocess_s = sum(c.preprocess_s for c in batch) + (t1 - t0)
+        self._in_flight.append(_InFlight(batch, outputs, t0, t1, submitted_mono, preprocess_s))
+
+    def _finish(self, flight: _InFlight) -> None:
+        """The batch's outputs decoded, tracked and committed, frame by frame."""
+        p, batch = self._p, flight.batch
+        outputs = flight.outputs.result()
+        self.last_infer_mono = time.monotonic()
+        self.infer_started_mono = self._in_flight[0].submitted_mono if self._in_flight else None
         t2 = time.perf_counter()
         verdicts = p.decoder.decode(outputs, [c.frame.image.shape[:2] for c in batch])
         t3 = time.perf_counter()
-        preprocess_s = sum(c.preprocess_s for c in batch) + (t1 - t0)
         for captured, verdict in zip(batch, verdicts, strict=True):
             frame = captured.frame
             tracker = self._trackers[frame.camera]
             drafts = tracker.observe(FrameObservation(frame.seq, frame.captured_at_ms, verdict))
             if drafts:
-                inference_ms = (captured.preprocess_s + t3 - t0) * 1000.0
+                inference_ms = (captured.preprocess_s + t3 - flight.began) * 1000.0
                 self._commit(frame.camera, drafts, frame.captured_mono_ns, inference_ms, frame)
             elif p.snapshots is not None and (upcoming := tracker.confirms_next()) is not None:
                 event_id, finding = upcoming
                 self._ahead[frame.camera] = (event_id, p.snapshots.render_ahead(frame.image, finding))
             self._last[frame.camera] = frame
         t4 = time.perf_counter()
+        # with requests in flight side by side, "infer" is each batch's time from submit to
+        # outputs, which overlaps the others'
+        durations = (flight.preprocess_s, t2 - flight.submitted, t3 - t2, t4 - t3)
         with self._stats_lock:
             s = self.stats
             for captured in batch:
                 s.frames[captured.frame.camera] += 1
                 self.frames_total[captured.frame.camera] += 1
             s.batches += 1
-            durations = (preprocess_s, t2 - t1, t3 - t2, t4 - t3)
             for stage, dt in zip(STAGES, durations, strict=True):
                 s.stage_s[stage] += dt
         if p.observe_stage is not None:
@@ -252,7 +302,9 @@ class Pipeline:
             self._commit(camera, drafts, time.monotonic_ns(), 0.0)
 
     def close_all(self) -> None:
-        """Stopping: close every open occurrence so each ``new`` has its ``end``."""
+        """Stopping: handle the batches in flight, then close every open occurrence so each
+        ``new`` has its ``end``."""
+        self.drain()
         for camera in list(self._workers):
             if camera not in self._ended:
                 self._end_camera(camera, EndOfStream(camera))

@@ -2,13 +2,16 @@
 
 Three unpaced cameras on one inference thread outpace it, so frames wait in the queues and
 the pipeline takes them together (across cameras, up to the bundle's ``batch_max``). The
-events each camera gets must be the ones its own video implies, frame numbers included.
+events each camera gets must be the ones its own video implies, frame numbers included,
+also with two batches in flight at once (``engine.parallel_requests = 2``).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import MODELS
 from tests.support.daemon import daemon_config, lepton_edge, write_config
@@ -34,8 +37,9 @@ EXPECTED = {
 }
 
 
+@pytest.mark.parametrize("requests", [1, 2], ids=["one-request", "two-requests-in-flight"])
 def test_queued_frames_are_batched_across_cameras_and_events_stay_exact(
-    tmp_path: Path, broker: Broker
+    tmp_path: Path, broker: Broker, requests: int
 ) -> None:
     sources = ""
     for camera, segments in SEGMENTS.items():
@@ -43,8 +47,9 @@ def test_queued_frames_are_batched_across_cameras_and_events_stay_exact(
         write_color_video(video, segments)
         sources += f'\n[[sources]]\nkind = "file"\ncamera = "{camera}"\npath = "{video}"\n'
     # batch_max set: the bundle's limit, not a size timed at start, so batching is what is tested
+    engine = f"[engine]\nbatch_max = 4\nparallel_requests = {requests}"
     config = daemon_config(bundle=MODELS / "color_bundle", video=tmp_path / "cam1.mp4", port=broker.port,
-                           state_dir=tmp_path / "state", extra="[engine]\nbatch_max = 4")  # fmt: skip
+                           state_dir=tmp_path / "state", extra=engine)  # fmt: skip
     config = config.replace(
         f'[[sources]]\nkind = "file"\ncamera = "cam1"\npath = "{tmp_path / "cam1.mp4"}"\n', sources
     ).replace("stats_interval_s = 1.0", "stats_interval_s = 3600.0")  # one period: the whole run
@@ -73,3 +78,5 @@ def test_queued_frames_are_batched_across_cameras_and_events_stay_exact(
         ]
     assert stats["frames"] == {"cam1": 340, "cam2": 340, "cam3": 340}
     assert stats["batch_mean"] > 1.0, stats  # frames did queue up, so batches were exercised
+    engines = [json.loads(m.payload).get("engine") for m in sub.on_topic("box-1/status")]
+    assert {e["requests"] for e in engines if e} == {requests}  # online, then stopped

@@ -1,0 +1,206 @@
+"""One request at a time, or two at once: measured at start, beside the engine choice.
+
+A model's layers do not split evenly over a CPU's threads (small convolutions, the detection
+head, the graph's serial parts), so one request on every core leaves cores idle part of the
+time. Two requests side by side, each on its own share of the cores, keep them busy: on 2
+cores YOLOv8n at 480x640 made 17.4 frames/s as one ORT request on both and 21.0 as two
+single-threaded ones, 16.2 and 19.8 on OpenVINO (1 stream against 2; AMD EPYC, AVX2).
+Each frame then takes about twice as long to compute, so with ``engine.parallel_requests =
+"auto"`` two requests run only where they make at least ``PARALLEL_GAIN`` times the frames
+per second of the fastest engine alone, and ``engine.parallel_requests = 1`` keeps the
+shortest latency per frame.
+
+The engines are timed alike, in the same rounds: wall time per frame over a window of calls
+with their requests in flight (the best window of each), at the batch size each was given.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from lepton.edge.bundle.manifest import Manifest
+from lepton.edge.config.models import EngineConfig
+from lepton.edge.engines.base import Engine, Outputs, usable_cores
+from lepton.edge.engines.smoke_test import open_and_verify
+from lepton.edge.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+AUTO_REQUESTS = 2
+"""What ``"auto"`` tries beside one request: two, one per core of a 2-core box."""
+PARALLEL_GAIN = 1.10
+"""Two requests must make this many times the frames per second of one: each frame takes
+longer, which is only worth a clear gain in throughput."""
+MIN_CALLS = 3
+"""Calls per timing window at least, per request in flight."""
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A candidate that passed, as the engine choice timed it: one request, its best batch."""
+
+    engine: Engine
+    batch_size: int
+    ms_per_frame: float
+
+
+@dataclass(frozen=True)
+class RequestsChoice:
+    index: int
+    """Which contender runs: the fastest, or the one whose parallel variant is fastest."""
+    engine: Engine
+    """What runs: that contender's engine, or its variant with more requests (opened)."""
+    ms_per_frame: dict[str, float]
+    """Wall time per frame by engine label (``ort-cpu int8``, ``ort-cpu int8 x2``), timed
+    alike here; empty where nothing was."""
+    reason: str
+    """Why it runs that many requests: for the log and the status payload."""
+
+
+def requests_to_try(config: EngineConfig, engine: Engine) -> int | None:
+    """How many requests to time beside one for ``engine``, or None: it runs one at a time."""
+    wanted = config.parallel_requests
+    if wanted == 1:
+        return None
+    if not engine.concurrent_calls:
+        if wanted != "auto":
+            log.warning(
+                "engine.parallel_requests = %d: %s runs one request at a time; it runs so",
+                wanted,
+                engine.backend,
+            )
+        return None
+    if wanted == "auto":  # one request per thread at least, of the threads the engine may use
+        return AUTO_REQUESTS if (engine.threads or usable_cores()) >= AUTO_REQUESTS else None
+    return wanted
+
+
+def choose_requests(
+    contenders: list[Contender],
+    fastest: int,
+    manifest: Manifest,
+    bundle_dir: Path,
+    config: EngineConfig,
+    sample: npt.NDArray[np.float32],
+    *,
+    rounds: int,
+) -> RequestsChoice:
+    """Open the parallel variants that could beat the ``fastest`` contender, smoke-test them,
+    time them and it alike in rounds, and say what runs (the unused variants are closed; the
+    contenders are the caller's to close).
+
+    The best at one request need not be the best at two (YOLOv8n on 2 AVX2 cores: OpenVINO
+    INT8 33.4 ms a frame alone and 34.3 with two requests, ORT INT8 37.0 and 29.6), so every
+    contender that could win is tried: one whose time alone is within ``requests`` times the
+    fastest's (n requests make at most n times the frames). ``engine.parallel_requests`` = N
+    runs the fastest contender with N requests, without comparing.
+    """
+    first = contenders[fastest]
+    forced = config.parallel_requests != "auto"
+    tried: dict[int, Engine] = {}
+    for i, contender in enumerate(contenders):
+        requests = requests_to_try(config, contender.engine)
+        if requests is None or (forced and i != fastest):
+            continue
+        if contender.ms_per_frame > first.ms_per_frame * requests:
+            continue
+        variant = _variant(contender.engine, manifest, bundle_dir, requests)
+        if variant is not None:
+            tried[i] = variant
+    if not tried:
+        return RequestsChoice(fastest, first.engine, {}, "one request at a time")
+    timed = {fastest: first.engine} | {-1 - i: v for i, v in tried.items()}
+    """The fastest contender alone, and the variants (keyed -1 - their contender's index)."""
+    ms = dict.fromkeys(timed, float("inf"))
+    budget_s = config.measure_budget_s / rounds
+    try:
+        for _ in range(rounds):
+            for key, engine in timed.items():
+                batch_size = contenders[key if key >= 0 else -1 - key].batch_size
+                batch = np.ascontiguousarray(
+                    np.resize(sample, (batch_size, *sample.shape[1:])), dtype=np.float32
+                )
+                ms[key] = min(ms[key], ms_per_frame(engine, batch, budget_s))
+    except EngineError as err:  # a variant that fails while timed: one request at a time
+        log.warning("engine refused while timed with several requests: %s", err)
+        for variant in tried.values():
+            variant.close()
+        return RequestsChoice(fastest, first.engine, {}, f"several requests refused: {err}")
+    best = min(tried, key=lambda i: ms[-1 - i])
+    variant = tried[best]
+    gain = ms[fastest] / ms[-1 - best]
+    figures = {timed[key].label: round(value, 4) for key, value in ms.items()}
+    versus = f"{variant.label} made {gain:.2f}x the frames/s of {first.engine.label}"
+    if forced:
+        index, kept, reason = best, variant, f"engine.parallel_requests = {variant.requests}"
+    elif gain >= PARALLEL_GAIN:
+        index, kept, reason = best, variant, versus
+    else:
+        index, kept, reason = fastest, first.engine, f"{versus} (under {PARALLEL_GAIN:.2f}x)"
+    for engine in tried.values():
+        if engine is not kept:
+            engine.close()
+    log.info("engine %s runs: %s (ms per frame with its requests in flight: %s)", kept.label, reason,
+             ", ".join(f"{label} {value:.3f}" for label, value in figures.items()))  # fmt: skip
+    return RequestsChoice(index, kept, figures, reason)
+
+
+def _variant(engine: Engine, manifest: Manifest, bundle_dir: Path, requests: int) -> Engine | None:
+    """``engine``'s model and arithmetic with ``requests`` requests, opened and smoke-tested."""
+    variant = type(engine)(
+        engine.model_path,
+        manifest,
+        engine.precision,
+        engine.threads,
+        compute=engine.compute,
+        cache_dir=engine.cache_dir,
+        tensorrt=engine.tensorrt,
+        requests=requests,
+    )
+    try:
+        open_and_verify(variant, manifest, bundle_dir, keep_open=True, quarantine=False)
+    except EngineError as err:
+        log.warning("engine %s refused: %s", variant.label, err)
+        return None
+    return variant
+
+
+def ms_per_frame(
+    engine: Engine,
+    batch: npt.NDArray[np.float32],
+    budget_s: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Wall time per frame with ``engine.requests`` calls in flight, over a window of at least
+    ``MIN_CALLS`` calls per request and ``budget_s``, after one warm call per request."""
+    for warm in [engine.submit(batch) for _ in range(engine.requests)]:
+        warm.result()
+    in_flight: list[Future[Outputs]] = [engine.submit(batch) for _ in range(engine.requests)]
+    calls, started = 0, clock()
+    while calls < MIN_CALLS * engine.requests or clock() - started < budget_s:
+        in_flight.pop(0).result()
+        calls += 1
+        in_flight.append(engine.submit(batch))
+    elapsed = clock() - started
+    for future in in_flight:
+        future.result()
+    return elapsed * 1000.0 / (calls * int(batch.shape[0]))
+
+
+__all__ = [
+    "AUTO_REQUESTS",
+    "PARALLEL_GAIN",
+    "Contender",
+    "RequestsChoice",
+    "choose_requests",
+    "ms_per_frame",
+    "requests_to_try",
+]
