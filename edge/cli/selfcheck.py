@@ -15,7 +15,7 @@ from lepton.edge import exitcodes
 from lepton.edge.cli.common import EPILOG
 
 if TYPE_CHECKING:
-    from lepton.edge.engines.selfcheck import SelfcheckReport
+    from lepton.edge.engines.selfcheck import SelfcheckReport, SelfcheckRow
 
 
 def add_parser(subcommands: Any, common: argparse.ArgumentParser) -> None:
@@ -74,14 +74,15 @@ def run(args: argparse.Namespace) -> int:
 
 def render_table(report: SelfcheckReport) -> str:
     """One row per backend x precision; latencies in ms, throughput in frames/s ("stream": the best
-    batch back to back through ``infer_many``, two requests in flight on OpenVINO)."""
+    batch back to back through ``infer_many``, two requests in flight on OpenVINO; "parallel":
+    the daemon's parallel requests side by side, ``x2`` for two, where the backend can)."""
     lines = [
         f"lepton-edge selfcheck: {report.model} from {report.bundle} on {report.cpu} "
         f"({report.threads or 'default'} threads)",
         "",
         f"{'backend':<10} {'precision':<9} {'result':<17} {'cosine':>8} "
         f"{'b1 p50':>8} {'b1 p99':>8} {'b1 fps':>8} {'best b':>6} {'p50':>8} {'p99':>8} {'fps':>8} "
-        f"{'stream':>8}  external",
+        f"{'stream':>8} {'parallel':>12}  external",
     ]
     for row in report.rows:
         b1, best = row.batch1, row.best
@@ -94,9 +95,15 @@ def render_table(report: SelfcheckReport) -> str:
                 f"{b1.p50_ms:>8.3f} {b1.p99_ms:>8.3f} {b1.fps:>8.1f}",
                 f"{best.batch:>6} {best.p50_ms:>8.3f} {best.p99_ms:>8.3f} {best.fps:>8.1f}",
                 f"{row.streamed_fps or 0:>8.1f}",
+                f"{_parallel(row):>12}",
             ]
         else:
-            cells += [f"{'-':>8} {'-':>8} {'-':>8}", f"{'-':>6} {'-':>8} {'-':>8} {'-':>8}", f"{'-':>8}"]
+            cells += [
+                f"{'-':>8} {'-':>8} {'-':>8}",
+                f"{'-':>6} {'-':>8} {'-':>8} {'-':>8}",
+                f"{'-':>8}",
+                f"{'-':>12}",
+            ]
         external = row.external
         cells.append(
             f" {external.tool} {external.fps:.1f} fps (ours {external.ratio:.2f}x)" if external else " -"
@@ -106,6 +113,12 @@ def render_table(report: SelfcheckReport) -> str:
     if reasons:
         lines += ["", "why:", *reasons]
     return "\n".join(lines)
+
+
+def _parallel(row: SelfcheckRow) -> str:
+    if row.parallel_fps is None:
+        return "-" if row.parallel_requests is None else f"x{row.parallel_requests} refused"
+    return f"x{row.parallel_requests} {row.parallel_fps:.1f}"
 
 
 __all__ = ["add_parser", "render_table", "run"]

@@ -120,7 +120,7 @@ class EngineConfig(StrictModel):
             'frame then takes longer, but more frames pass per second). "auto": the candidates '
             "that can (ORT CPU, OpenVINO; two threads or more: intra_op_threads, 0 meaning the "
             "box's cores) are also timed with two requests, and two run where they make at "
-            "least 10 % more frames per "
+            "least 5 % more frames per "
             "second; 1: one call at a time, the shortest latency per frame."
         ),
     )

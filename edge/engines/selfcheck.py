@@ -25,6 +25,7 @@ from lepton.edge.bundle.manifest import Manifest
 from lepton.edge.config.models import BundleConfig, EngineConfig
 from lepton.edge.engines.base import Engine
 from lepton.edge.engines.batch_size import fastest_batch, timing_sample
+from lepton.edge.engines.parallel_requests import ms_per_frame, open_variant, requests_to_try
 from lepton.edge.engines.registry import ENGINE_KINDS, engine_class
 from lepton.edge.engines.select import FILE_OF, Candidate, plan_candidates
 from lepton.edge.engines.smoke_test import run_smoke_test
@@ -66,6 +67,16 @@ class SelfcheckRow(StrictModel):
         default=None,
         description="Frames/s at the best batch through infer_many: batches back to back, more "
         "than one in flight where the backend has asynchronous requests (OpenVINO).",
+    )
+    parallel_requests: int | None = Field(
+        default=None,
+        description="Requests the daemon would also time side by side for this candidate "
+        "(engine.parallel_requests); None where it runs one at a time.",
+    )
+    parallel_fps: float | None = Field(
+        default=None,
+        description="Frames/s at the best batch with parallel_requests calls in flight, each on "
+        "its share of the threads, as the daemon runs them where they are faster.",
     )
     external: ExternalTiming | None = None
 
@@ -172,6 +183,7 @@ def _check_one(
             timings[size] = time_calls(engine, batch, duration_s / 2)
         best_batch = np.ascontiguousarray(np.resize(sample, (best_size, *sample.shape[1:])), dtype=np.float32)
         streamed = time_streamed(engine, best_batch, duration_s / 2)
+        parallel = _time_parallel(engine, manifest, bundle_dir, config, best_batch, duration_s / 2)
         bench = _external(candidate.backend, external_table)
         external = bench(engine, best_size, timings[best_size].fps) if bench else None
         return SelfcheckRow.model_validate(
@@ -181,11 +193,34 @@ def _check_one(
                 "batch1": timings[1],
                 "best": timings[best_size],
                 "streamed_fps": streamed,
+                **parallel,
                 "external": external,
             }
         )
     finally:
         engine.close()
+
+
+def _time_parallel(
+    engine: Engine,
+    manifest: Manifest,
+    bundle_dir: Path,
+    config: EngineConfig,
+    batch: npt.NDArray[np.float32],
+    duration_s: float,
+) -> dict[str, object]:
+    """The row's ``parallel_*`` figures: the daemon's parallel variant of ``engine``, timed."""
+    requests = requests_to_try(config, engine)
+    if requests is None:
+        return {}
+    variant = open_variant(engine, manifest, bundle_dir, requests)
+    if variant is None:
+        return {"parallel_requests": requests}
+    try:
+        fps = 1000.0 / ms_per_frame(variant, batch, duration_s)
+    finally:
+        variant.close()
+    return {"parallel_requests": requests, "parallel_fps": round(fps, 1)}
 
 
 def run_selfcheck(

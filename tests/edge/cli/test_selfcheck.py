@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lepton.edge import exitcodes
+from lepton.edge.engines.base import usable_cores
 from tests.edge.engines.bundles import COLOR_BUNDLE, copy_color_bundle, with_int8_file
 from tests.support.daemon import daemon_config, lepton_edge, write_config
 from tests.support.mosquitto import free_port
@@ -30,6 +31,8 @@ def test_every_backend_is_listed_checked_and_timed_as_json() -> None:
         assert row["batch1"]["p50_ms"] <= row["batch1"]["p99_ms"] and row["batch1"]["fps"] > 0
         assert 1 <= row["best"]["batch"] <= 4 and row["best"]["fps"] > 0 and row["streamed_fps"] > 0
         assert row["external"] is None  # no trtexec for these backends
+        if usable_cores() >= 2:  # the daemon's parallel variant, timed beside
+            assert row["parallel_requests"] == 2 and row["parallel_fps"] > 0
     cuda = next(r for r in report["rows"] if r["backend"] == "ort-cuda")
     assert cuda["outcome"] == "unavailable" and "onnxruntime-gpu" in cuda["reason"]
     assert report["cpu"] and report["model"] == "color-classifier:1"
