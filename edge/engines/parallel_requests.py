@@ -141,7 +141,7 @@ def choose_requests(
     best = min(tried, key=lambda i: ms[-1 - i])
     variant = tried[best]
     gain = ms[fastest] / ms[-1 - best]
-    figures = {timed[key].label: round(value, 4) for key, value in ms.items()}
+    figures = {timed[key].label: float(f"{value:.6g}") for key, value in ms.items()}
     versus = f"{variant.label} made {gain:.2f}x the frames/s of {first.engine.label}"
     if forced:
         index, kept, reason = best, variant, f"engine.parallel_requests = {variant.requests}"
