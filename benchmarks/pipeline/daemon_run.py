@@ -53,6 +53,8 @@ class DaemonRun:
     """``engine.backends``: one backend pins the engine; several let the daemon choose by speed."""
     engine_precision: tuple[str, ...] | None = None
     """``engine.precision``; None leaves the daemon's "auto"."""
+    parallel_requests: int | str = "auto"
+    """``engine.parallel_requests``."""
 
     @property
     def variant(self) -> str:
@@ -79,6 +81,7 @@ precision = "{run.precision}"
 [engine]
 backends = {backends}
 intra_op_threads = {run.threads}
+parallel_requests = {json.dumps(run.parallel_requests)}
 {precision}
 
 [[sources]]

@@ -119,7 +119,8 @@ class EngineConfig(StrictModel):
             "Engine calls computing at once, the engine's threads shared among them (each "
             'frame then takes longer, but more frames pass per second). "auto": the candidates '
             "that can (ORT CPU, OpenVINO; two threads or more: intra_op_threads, 0 meaning the "
-            "box's cores) are also timed with two requests, and two run where they make at "
+            "box's cores) are also timed with two requests where the fastest alone takes 5 ms a frame or "
+            "more, and two run where they make at "
             "least 5 % more frames per "
             "second; 1: one call at a time, the shortest latency per frame."
         ),

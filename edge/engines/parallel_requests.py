@@ -43,6 +43,13 @@ understate the gain the pipeline sees: there the capture thread shares the cores
 stalls a request spread over every core more than requests on a core each (YOLOv8n, 2 AVX2
 cores: OpenVINO INT8 alone 34.8 ms a frame at start and 42.1 in the pipeline, ORT INT8 x2
 30.3 and 33.6; at 1.10 the choice flipped to the slower one in one start of three)."""
+MIN_MS_PER_FRAME = 5.0
+"""With ``"auto"``, two requests are tried only where the fastest engine alone takes at least
+this long a frame. Below it the capture thread's decoding and preprocessing (0.5-1 ms a
+640x480 frame here, several at 1080p) need a comparable share of the cores, and the hand-off
+to a request thread costs more than it gains: the demo classifier (0.7 ms a frame) timed
+1.05x faster with two at start but ran 4-5 % slower with them in the pipeline, at 2 threads
+(1018-1111 against 1066-1155 frames/s, AVX2). YOLOv8n (30-35 ms) gained 1.25x."""
 MIN_CALLS = 3
 """Calls per timing window at least, per request in flight."""
 
@@ -109,6 +116,12 @@ def choose_requests(
     """
     first = contenders[fastest]
     forced = config.parallel_requests != "auto"
+    if not forced and first.ms_per_frame < MIN_MS_PER_FRAME:
+        reason = (
+            f"one request at a time: {first.engine.label} takes {first.ms_per_frame:.2f} ms a frame, "
+            f"under the {MIN_MS_PER_FRAME:g} ms where two requests pay"
+        )
+        return RequestsChoice(fastest, first.engine, {}, reason)
     tried: dict[int, Engine] = {}
     for i, contender in enumerate(contenders):
         requests = requests_to_try(config, contender.engine)
@@ -202,6 +215,7 @@ def ms_per_frame(
 
 __all__ = [
     "AUTO_REQUESTS",
+    "MIN_MS_PER_FRAME",
     "PARALLEL_GAIN",
     "Contender",
     "RequestsChoice",

@@ -76,7 +76,8 @@ class SelfcheckRow(StrictModel):
     parallel_fps: float | None = Field(
         default=None,
         description="Frames/s at the best batch with parallel_requests calls in flight, each on "
-        "its share of the threads, as the daemon runs them where they are faster.",
+        "its share of the threads, as the daemon runs them where they are faster (it tries them "
+        "where the fastest engine alone takes 5 ms a frame or more).",
     )
     external: ExternalTiming | None = None
 

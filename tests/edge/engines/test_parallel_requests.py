@@ -14,10 +14,11 @@ from pydantic import ValidationError
 
 from lepton.edge.bundle.manifest import verify_bundle
 from lepton.edge.config.models import BundleConfig, EngineConfig
+from lepton.edge.engines import parallel_requests
 from lepton.edge.engines.base import Engine, usable_cores
 from lepton.edge.engines.openvino import OpenVinoEngine
 from lepton.edge.engines.ort import OrtCpuEngine, OrtCudaEngine
-from lepton.edge.engines.parallel_requests import PARALLEL_GAIN, requests_to_try
+from lepton.edge.engines.parallel_requests import MIN_MS_PER_FRAME, PARALLEL_GAIN, requests_to_try
 from lepton.edge.engines.select import EngineChoice, choose_engine
 from lepton.edge.engines.smoke_test import golden_inputs
 from lepton.edge.errors import EngineError
@@ -105,9 +106,11 @@ def _choose(tmp_path: Path, **engine: object) -> EngineChoice:
 
 @pytest.mark.skipif(usable_cores() < 2, reason="two requests are tried on two cores or more")
 def test_auto_times_two_requests_beside_the_fastest_alone_and_runs_them_only_for_a_clear_gain(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="lepton.edge.engines.parallel_requests")
+    # the test model takes microseconds a frame: lower the floor so that two requests are tried
+    monkeypatch.setattr(parallel_requests, "MIN_MS_PER_FRAME", 0.0)
     choice = _choose(tmp_path, backends=["ort-cpu", "openvino"], precision=["fp32"])
     report = choice.report
     ms = report.requests_ms_per_frame
@@ -125,6 +128,13 @@ def test_auto_times_two_requests_beside_the_fastest_alone_and_runs_them_only_for
     # the candidate whose engine runs (alone or as its variant) is the one reported chosen
     (chosen,) = [c for c in report.candidates if c.outcome == "chosen"]
     assert f"{chosen.backend} {chosen.precision}" == runs.removesuffix(" x2")
+
+
+def test_a_model_faster_than_the_floor_runs_one_request_and_says_why(tmp_path: Path) -> None:
+    report = _choose(tmp_path).report  # the test model: microseconds a frame
+    assert (report.requests, report.requests_ms_per_frame) == (1, {})
+    assert report.requests_reason.startswith("one request at a time: ort-cpu fp32 takes ")
+    assert f"under the {MIN_MS_PER_FRAME:g} ms where two requests pay" in report.requests_reason
 
 
 def test_one_request_one_thread_or_a_single_core_times_nothing_more(tmp_path: Path) -> None:
