@@ -31,14 +31,6 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def threads_per_request(threads: int, requests: int) -> int:
-    """One request's threads when ``requests`` run at once: ``threads`` (0: every usable core)
-    shared out, at least one each; 0 (the runtime's choice) when one request runs alone."""
-    if requests == 1:
-        return threads
-    return max(1, (threads or usable_cores()) // requests)
-
-
 class Engine(abc.ABC):
     """Runs one ONNX model. Constructors are cheap; ``open`` loads it onto the device."""
 
@@ -103,8 +95,11 @@ class Engine(abc.ABC):
 
     @property
     def request_threads(self) -> int:
-        """Threads of one request (0: the runtime's choice)."""
-        return threads_per_request(self.threads, self.requests)
+        """Threads of one request: ``threads`` (0: every usable core) shared out among the
+        requests, at least one each; with one request, ``threads`` itself (0: the runtime's choice)."""
+        if self.requests == 1:
+            return self.threads
+        return max(1, (self.threads or usable_cores()) // self.requests)
 
     def open(self) -> None:
         self._open()
@@ -201,6 +196,5 @@ __all__ = [
     "EngineSkippedError",
     "Outputs",
     "SkipReason",
-    "threads_per_request",
     "usable_cores",
 ]

@@ -51,6 +51,11 @@ def sizes_to_try(spec: InputSpec) -> list[int]:
     return sizes
 
 
+def batch_of(sample: npt.NDArray[np.float32], size: int) -> npt.NDArray[np.float32]:
+    """``size`` frames of ``sample`` (its frames repeated), as the engines take them."""
+    return np.ascontiguousarray(np.resize(sample, (size, *sample.shape[1:])), dtype=np.float32)
+
+
 def fastest_batch(
     engine: Engine,
     sample: npt.NDArray[np.float32],
@@ -75,7 +80,7 @@ def fastest_batch(
     for size in sizes:
         if costs and total_budget_s is not None and clock() - began >= total_budget_s:
             break
-        batch = np.ascontiguousarray(np.resize(sample, (size, *sample.shape[1:])), dtype=np.float32)
+        batch = batch_of(sample, size)
         engine.infer(batch)
         best, calls, started = float("inf"), 0, clock()
         while calls < 3 or clock() - started < budget_s:
@@ -130,6 +135,7 @@ def choose_batch_max(engine: Engine, bundle_dir: Path, configured: int | Literal
 __all__ = [
     "CANDIDATES",
     "BatchTiming",
+    "batch_of",
     "check_batch_max",
     "choose_batch_max",
     "fastest_batch",

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from lepton.edge.bundle.manifest import Manifest
 from lepton.edge.config.models import EngineConfig
 from lepton.edge.engines.base import Engine, Outputs, usable_cores
+from lepton.edge.engines.batch_size import batch_of
 from lepton.edge.engines.smoke_test import open_and_verify
 from lepton.edge.errors import EngineError
 
@@ -122,39 +123,37 @@ def choose_requests(
             f"under the {MIN_MS_PER_FRAME:g} ms where two requests pay"
         )
         return RequestsChoice(fastest, first.engine, {}, reason)
-    tried: dict[int, Engine] = {}
+    variants: list[tuple[int, Engine]] = []
+    """(contender index, its parallel variant), opened."""
     for i, contender in enumerate(contenders):
-        requests = requests_to_try(config, contender.engine)
-        if requests is None or (forced and i != fastest):
+        if forced and i != fastest:
             continue
-        if contender.ms_per_frame > first.ms_per_frame * requests:
+        requests = requests_to_try(config, contender.engine)
+        if requests is None or contender.ms_per_frame > first.ms_per_frame * requests:
             continue
         variant = open_variant(contender.engine, manifest, bundle_dir, requests)
         if variant is not None:
-            tried[i] = variant
-    if not tried:
+            variants.append((i, variant))
+    if not variants:
         return RequestsChoice(fastest, first.engine, {}, "one request at a time")
-    timed = {fastest: first.engine} | {-1 - i: v for i, v in tried.items()}
-    """The fastest contender alone, and the variants (keyed -1 - their contender's index)."""
-    ms = dict.fromkeys(timed, float("inf"))
+    timed = [(fastest, first.engine), *variants]
+    """The fastest contender alone, then the variants: each timed at its contender's batch."""
+    batches = [batch_of(sample, contenders[i].batch_size) for i, _ in timed]
+    ms = [float("inf")] * len(timed)
     budget_s = config.measure_budget_s / rounds
     try:
         for _ in range(rounds):
-            for key, engine in timed.items():
-                batch_size = contenders[key if key >= 0 else -1 - key].batch_size
-                batch = np.ascontiguousarray(
-                    np.resize(sample, (batch_size, *sample.shape[1:])), dtype=np.float32
-                )
-                ms[key] = min(ms[key], ms_per_frame(engine, batch, budget_s))
+            for n, ((_, engine), batch) in enumerate(zip(timed, batches, strict=True)):
+                ms[n] = min(ms[n], ms_per_frame(engine, batch, budget_s))
     except EngineError as err:  # a variant that fails while timed: one request at a time
         log.warning("engine refused while timed with several requests: %s", err)
-        for variant in tried.values():
+        for _, variant in variants:
             variant.close()
         return RequestsChoice(fastest, first.engine, {}, f"several requests refused: {err}")
-    best = min(tried, key=lambda i: ms[-1 - i])
-    variant = tried[best]
-    gain = ms[fastest] / ms[-1 - best]
-    figures = {timed[key].label: float(f"{value:.6g}") for key, value in ms.items()}
+    n_best = min(range(1, len(timed)), key=ms.__getitem__)
+    best, variant = timed[n_best]
+    gain = ms[0] / ms[n_best]
+    figures = {engine.label: float(f"{value:.6g}") for (_, engine), value in zip(timed, ms, strict=True)}
     versus = f"{variant.label} made {gain:.2f}x the frames/s of {first.engine.label}"
     if forced:
         index, kept, reason = best, variant, f"engine.parallel_requests = {variant.requests}"
@@ -162,7 +161,7 @@ def choose_requests(
         index, kept, reason = best, variant, versus
     else:
         index, kept, reason = fastest, first.engine, f"{versus} (under {PARALLEL_GAIN:.2f}x)"
-    for engine in tried.values():
+    for _, engine in variants:
         if engine is not kept:
             engine.close()
     log.info("engine %s runs: %s (ms per frame with its requests in flight: %s)", kept.label, reason,

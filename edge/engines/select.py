@@ -183,19 +183,14 @@ def choose_engine(
             passed.append(_Passed(engine, len(reports) - 1, {}))
     try:
         _time_in_rounds(passed, sample, config, reports)
-    except BaseException:
-        for p in passed:
-            p.engine.close()
-        raise
-    if not passed:
-        refusals = " | ".join(
-            r.reason if r.reason.startswith(r.label) else f"{r.label}: {r.reason}" for r in reports
-        )
-        raise EngineError(
-            f"no inference backend could run the model ({refusals}); install a runtime "
-            "(pip install 'lepton-line[cpu]') or fix the cause named for the backend you expect"
-        )
-    try:
+        if not passed:
+            refusals = " | ".join(
+                r.reason if r.reason.startswith(r.label) else f"{r.label}: {r.reason}" for r in reports
+            )
+            raise EngineError(
+                f"no inference backend could run the model ({refusals}); install a runtime "
+                "(pip install 'lepton-line[cpu]') or fix the cause named for the backend you expect"
+            )
         return _keep_fastest(passed, reports, config, manifest, bundle_dir, sample)
     except BaseException:
         for p in passed:

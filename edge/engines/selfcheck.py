@@ -24,7 +24,7 @@ from pydantic import Field
 from lepton.edge.bundle.manifest import Manifest
 from lepton.edge.config.models import BundleConfig, EngineConfig
 from lepton.edge.engines.base import Engine
-from lepton.edge.engines.batch_size import fastest_batch, timing_sample
+from lepton.edge.engines.batch_size import batch_of, fastest_batch, timing_sample
 from lepton.edge.engines.parallel_requests import ms_per_frame, open_variant, requests_to_try
 from lepton.edge.engines.registry import ENGINE_KINDS, engine_class
 from lepton.edge.engines.select import FILE_OF, Candidate, plan_candidates
@@ -180,9 +180,8 @@ def _check_one(
         best_size = fastest_batch(engine, sample, total_budget_s=config.measure_budget_s).batch_max
         timings = {}
         for size in dict.fromkeys((1, best_size)):
-            batch = np.ascontiguousarray(np.resize(sample, (size, *sample.shape[1:])), dtype=np.float32)
-            timings[size] = time_calls(engine, batch, duration_s / 2)
-        best_batch = np.ascontiguousarray(np.resize(sample, (best_size, *sample.shape[1:])), dtype=np.float32)
+            timings[size] = time_calls(engine, batch_of(sample, size), duration_s / 2)
+        best_batch = batch_of(sample, best_size)
         streamed = time_streamed(engine, best_batch, duration_s / 2)
         parallel = _time_parallel(engine, manifest, bundle_dir, config, best_batch, duration_s / 2)
         bench = _external(candidate.backend, external_table)
