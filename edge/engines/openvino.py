@@ -201,6 +201,10 @@ class OpenVinoEngine(Engine):
             if isinstance(err, EngineError):
                 raise
             raise EngineError(f"{self.backend}: inference failed: {_one_line(err)}") from err
+        finally:
+            # a caller that stops early (an error, a closed generator) leaves requests running:
+            # the queue must not be freed under them (it crashed the process: SIGSEGV, SIGABRT)
+            queue.wait_all()
         while returned < submitted:
             yield done.pop(returned)
             returned += 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ from lepton.edge.engines.openvino import OpenVinoEngine, has_bf16
 from lepton.edge.engines.ort import OrtCpuEngine
 from lepton.edge.engines.smoke_test import golden_inputs, run_smoke_test
 from lepton.edge.errors import EngineError
+from tests.conftest import REPO
 from tests.edge.engines.bundles import COLOR_BUNDLE
 
 pytest.importorskip("openvino", reason="the openvino extra is not installed")
@@ -105,3 +109,41 @@ def test_infer_many_keeps_two_requests_in_flight_and_returns_every_batch_in_orde
     assert len(streamed) == len(batches)
     for got, want in zip(streamed, one_by_one, strict=True):
         np.testing.assert_array_equal(got["logits"], want["logits"])
+
+
+ABANDONED_STREAMS = textwrap.dedent(
+    """
+    import numpy as np
+    from lepton.edge.bundle.manifest import verify_bundle
+    from lepton.edge.engines.openvino import OpenVinoEngine
+    from lepton.edge.engines.smoke_test import golden_inputs
+    from tests.edge.engines.bundles import COLOR_BUNDLE
+
+    manifest = verify_bundle(COLOR_BUNDLE)
+    batch = golden_inputs(manifest, COLOR_BUNDLE)[:4]
+    engine = OpenVinoEngine(COLOR_BUNDLE / "model.fp32.onnx", manifest, "fp32", 1)
+    engine.open()
+    want = engine.infer(batch)["logits"]
+    for _ in range(150):
+        stream = engine.infer_many(iter([batch] * 20))
+        next(stream)
+        stream.close()  # the caller stops with requests still running
+    got = list(engine.infer_many(iter([batch] * 3)))
+    engine.close()
+    assert all(np.array_equal(g["logits"], want) for g in got)
+    print("clean")
+    """
+)
+
+
+def test_a_stream_abandoned_with_requests_in_flight_leaves_the_process_whole() -> None:
+    # in a child: the old code freed the request queue under running requests (SIGSEGV/SIGABRT)
+    child = subprocess.run(
+        [sys.executable, "-c", ABANDONED_STREAMS],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (child.returncode, child.stdout.strip()) == (0, "clean"), child.stderr[-2000:]
