@@ -113,7 +113,7 @@ def build_onnx_bundle(
     frames = load_frames(samples)
     batch = preprocess_batch(frames, config.preprocess, config.input.spec())
     task = describe_outputs(config, labels, read_outputs(config.model.onnx))
-    held = find_held_out(config, samples.paths)
+    held = find_held_out(config, labels, samples.paths)
     int8_inputs = read_onnx_int8_inputs(config, held, progress)
     log.info(
         "%d labels; %s decoder on %s; %d sample images",

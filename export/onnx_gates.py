@@ -4,7 +4,9 @@
                     (pycocotools); without labels: F1 of INT8's boxes against FP32's
     anomaly         [anomaly.evaluation] (good/bad parts): AUROC and F1 drop (scikit-learn);
                     without labels: share of verdicts equal to FP32's
-    classification  top-1 agreement with FP32 on the sample images
+    classification  [evaluation] (<dir>/<label>/ images): top-1 accuracy drop with its paired
+                    interval, as a PyTorch export's gate; without labels: top-1 agreement
+                    with FP32 on the sample images
 
 Without labels the judge is FP32 itself, and the check's detail and the report say so. A
 failed gate raises ``AccuracyFailed`` (exit 5), as the classification accuracy gate does.
@@ -20,10 +22,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from lepton.calibration.evaluation import find_evaluation_set
 from lepton.edge.bundle.manifest import CheckResult, InputSpec, Manifest, PreprocessSpec
 from lepton.edge.decoders.findings import FrameFindings
-from lepton.export.config import ExportConfig
+from lepton.export.config import EvaluationConfig, ExportConfig
 from lepton.export.errors import AccuracyFailed, UsageError
+from lepton.export.stages.accuracy import AccuracyResult, measure_accuracy
 from lepton.export.stages.anomaly_metrics import AnomalyAccuracy, auroc_f1
 from lepton.export.stages.detection_metrics import (
     VALIDATION_SCORE_MIN,
@@ -33,7 +37,7 @@ from lepton.export.stages.detection_metrics import (
     coco_map,
     read_yolo_labels,
 )
-from lepton.export.stages.task_eval import RunNamed, batches, list_images, scores_of
+from lepton.export.stages.task_eval import RunNamed, batches, list_images, scores_of, usage_errors
 from lepton.export.stages.task_outputs import build_decoder, decode
 from lepton.export.task_config import AnomalyConfig, DetectionConfig
 
@@ -47,12 +51,12 @@ class HeldOut:
     paths: tuple[Path, ...]
     judge: Judge
     targets: npt.NDArray[np.int64] | None = None
-    """Anomaly: 1 for a bad part, 0 for a good one."""
+    """Anomaly: 1 for a bad part, 0 for a good one; classification: the label's index."""
     label_dir: Path | None = None
     """Detection: the YOLO label files."""
 
 
-def find_held_out(config: ExportConfig, samples: Sequence[Path]) -> HeldOut:
+def find_held_out(config: ExportConfig, labels: tuple[str, ...], samples: Sequence[Path]) -> HeldOut:
     """The labelled held-out set of the task, else the sample images with FP32 as the judge."""
     det, anomaly = config.detection, config.anomaly
     table = {"detection": det and det.evaluation, "anomaly": anomaly and anomaly.evaluation}
@@ -69,6 +73,10 @@ def find_held_out(config: ExportConfig, samples: Sequence[Path]) -> HeldOut:
         bad = list_images(anomaly.evaluation.bad, "anomaly.evaluation.bad")
         targets = np.array([0] * len(good) + [1] * len(bad), dtype=np.int64)
         return HeldOut((*good, *bad), "labels", targets=targets)
+    if config.model.task == "classification" and config.evaluation is not None:
+        with usage_errors():
+            found = find_evaluation_set(config.evaluation.dir, labels, "evaluation.dir")
+        return HeldOut(tuple(item.path for item in found.items), "labels", targets=found.targets)
     return HeldOut(tuple(samples), "fp32")
 
 
@@ -166,6 +174,20 @@ def _ground_truth(held: HeldOut, classes: int, found: Sequence[FrameFindings]) -
     ]
 
 
+def labelled_top1(
+    held: HeldOut, draft: Manifest, config: EvaluationConfig, models: Models, key: str
+) -> AccuracyResult:
+    """FP32 and INT8 top-1 on the labelled held-out images: the PyTorch export's gate."""
+    assert held.judge == "labels" and held.targets is not None
+    output = draft.decoder.output
+    fp32, int8 = [], []
+    for b in batches(held.paths, models.preprocess, models.batch):
+        fp32.append(models.fp32(b.tensor)[output])
+        int8.append(models.int8(b.tensor)[output])
+    logits = (np.concatenate(fp32), np.concatenate(int8))
+    return measure_accuracy((key, models.artifact), draft.labels, held.targets, logits, config)
+
+
 def gate_top1(held: HeldOut, output: str, agreement_min: float, models: Models) -> CheckResult:
     agree = total = 0
     for b in batches(held.paths, models.preprocess, models.batch):
@@ -213,5 +235,6 @@ __all__ = [
     "gate_anomaly",
     "gate_detection",
     "gate_top1",
+    "labelled_top1",
     "raise_if_failed",
 ]

@@ -44,6 +44,7 @@ from lepton.export.onnx_gates import (
     gate_anomaly,
     gate_detection,
     gate_top1,
+    labelled_top1,
     raise_if_failed,
 )
 from lepton.export.ort_cpu import OrtCpuModel
@@ -68,7 +69,8 @@ _LABELLED_METRIC = {
 def read_onnx_int8_inputs(config: ExportConfig, held: HeldOut, progress: bool) -> Int8Job | None:
     """The calibration set, disjoint from the held-out images; None without ``[calibration]``."""
     held_out = hashes_of(held.paths) if held.judge == "labels" else {}
-    job = draw_calibration(config, held_out, f"[{config.model.task}.evaluation]", progress)
+    key = "evaluation.dir" if config.model.task == "classification" else f"[{config.model.task}.evaluation]"
+    job = draw_calibration(config, held_out, key, progress)
     if job is None or job.calibration.batch <= config.input.batch_max:
         return job
     # e.g. Ultralytics' default export: static batch 1
@@ -143,7 +145,7 @@ def build_onnx_int8(
             config.input.batch_max,
             (config.preprocess, config.input.spec()),
         )
-        check, failure, details[recipe.path] = _accuracy(config, draft, held, models)
+        check, failure, details[recipe.path] = _accuracy(config, draft, held, models, recipe.key)
         checks += (check.model_copy(update={"name": f"accuracy_{recipe.key}"}),)
         raise_if_failed(checks[-1], failure, fp32_checks + checks)
     shipped = time_and_ship(stage, config, job, source, fp32_checks + checks, progress)
@@ -190,10 +192,9 @@ def _skipped(
     task = draft.decoder.kind
     if config.skip_evaluation:
         why = "evaluation = false: no labelled data"
-    elif task == "classification":
-        why = "a classifier brought as ONNX is not judged on labels ([evaluation] is not read)"
     else:
-        why = f"no [{task}.evaluation] table: no labelled data"
+        table = "evaluation" if task == "classification" else f"{task}.evaluation"
+        why = f"no [{table}] table: no labelled data"
     return {
         f"accuracy_{r.key}_labelled": f"{why}, so no held-out {_LABELLED_METRIC[task]} gate "
         f"(accuracy_{r.key} judged {r.path} against FP32's own outputs on the [samples] images)"
@@ -202,7 +203,7 @@ def _skipped(
 
 
 def _accuracy(
-    config: ExportConfig, draft: Manifest, held: HeldOut, models: Models
+    config: ExportConfig, draft: Manifest, held: HeldOut, models: Models, key: str
 ) -> tuple[CheckResult, str, dict[str, object]]:
     if draft.decoder.kind == "detection":
         det = gate_detection(held, draft, config.detection or DetectionConfig(), models)
@@ -210,6 +211,10 @@ def _accuracy(
     if draft.decoder.kind == "anomaly":
         ano = gate_anomaly(held, draft, config.anomaly or AnomalyConfig(), models)
         return accuracy_check(ano), ano.failure(), ano.model_dump(mode="json")
+    if held.judge == "labels":
+        assert config.evaluation is not None  # find_held_out judges by labels only with it
+        top1 = labelled_top1(held, draft, config.evaluation, models, key)
+        return top1.as_check(), top1.failure(), top1.model_dump(mode="json")
     minimum = config.int8_parity.top1_agreement_min if config.int8_parity else 0.97
     check = gate_top1(held, draft.decoder.output, minimum, models)
     failure = (

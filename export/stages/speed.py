@@ -147,10 +147,15 @@ def plan_speed_candidates(
 
 
 def measure_engine_speeds(
-    candidates: list[SpeedCandidate], inputs: Tensor, config: SpeedConfig, cpu_flags: tuple[str, ...]
+    candidates: list[SpeedCandidate],
+    inputs: Tensor,
+    config: SpeedConfig,
+    cpu_flags: tuple[str, ...],
+    warn: bool = True,
 ) -> tuple[SpeedResult, ...]:
     """Each candidate against ORT FP32 (``candidates[0]``), then ``pick``: the INT8 engine the
-    daemon would choose against the fastest FP32 engine; only ``pick`` warns or fails."""
+    daemon would choose against the fastest FP32 engine; only ``pick`` warns (logged unless
+    ``warn`` is off) or fails."""
     batch = np.ascontiguousarray(inputs)
     try:
         for c in candidates:
@@ -172,6 +177,8 @@ def measure_engine_speeds(
         log.info("speed: %s at %.2fx %s", r.artifact, r.ratio, BASELINE)
     pick = _pick(candidates, rates, config, common)
     if pick is not None:
+        if pick.warning and warn:
+            log.warning("speed: %s", pick.warning)
         results.append(pick)
     return tuple(results)
 
@@ -231,7 +238,6 @@ def _pick(
             "runs FP32 (the daemon picks by measurement): ship FP32 for CPU targets like it, or place Q/DQ "
             "where this runtime fuses them"
         )
-        log.warning("speed: %s", warning)
     failed = config.fail_below is not None and result.ratio < config.fail_below
     return result.model_copy(update={"warning": warning, "passed": not failed})
 
@@ -250,9 +256,10 @@ def measure_speed(
     fp32, int8 = (OrtCpuModel.load(p, *names, threads=config.threads) for p in models)
     candidates = [
         SpeedCandidate("ort_fp32", "ort-cpu", "fp32", models[0].name, True, fp32.run),
-        SpeedCandidate(key, "ort-cpu", "int8", artifact, True, int8.run),
+        SpeedCandidate(key, "ort-cpu", "int8", models[1].name, True, int8.run),
     ]
-    pick = measure_engine_speeds(candidates, inputs, config, cpu_flags)[-1]
+    # the caller words one warning for every thread count it times
+    pick = measure_engine_speeds(candidates, inputs, config, cpu_flags, warn=False)[-1]
     return pick.model_copy(update={"key": key, "artifact": artifact})
 
 

@@ -272,6 +272,58 @@ def test_a_classifier_brought_as_onnx_exports_int8_without_labelled_data_naming_
     assert manifest.golden.tolerances["fp32"].cosine_min == 0.999
 
 
+def labelled_folders(root: Path, labels: tuple[str, ...], per_label: int) -> None:
+    """``root/<label>/*.png``: an ImageFolder evaluation set (its labels are arbitrary here)."""
+    for i, label in enumerate(labels):
+        write_images(root / label, per_label, seed=10 + i)
+
+
+CLASSIFIER_INT8 = (
+    '\n[calibration]\nimages = ["calib"]\ncount = 16\nallow_small = true\nmethod = "minmax"\n'
+    "\n[speed]\nduration_s = 0.2\n\n[golden.tolerances]\nint8 = { cosine_min = 0.97 }\n"
+)
+
+
+def test_a_classifier_brought_as_onnx_is_gated_on_its_labelled_evaluation_set(tmp_path: Path) -> None:
+    # the [evaluation] table was required and then never read: INT8 was judged against FP32 only
+    toml = classifier_project(tmp_path) + CLASSIFIER_INT8
+    toml += '\n[evaluation]\ndir = "eval"\ntop1_drop_max_pt = 50.0\n'
+    write_images(tmp_path / "calib", 16, seed=2)
+    labelled_folders(tmp_path / "eval", ("ok", "scratch", "dent"), 4)
+    proc = run_build(tmp_path, toml)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["skipped_gates"] == {}
+    manifest = verify_bundle(tmp_path / "bundle")
+    for key in ("int8", "int8_cpu"):
+        check = next(c for c in manifest.checks if c.name == f"accuracy_{key}")
+        assert check.passed
+        assert check.measured["images"] == 12 and {"top1_fp32", "top1_int8", "drop_pt"} <= set(check.measured)
+        assert check.thresholds["top1_drop_max_pt"] == 50.0
+    report = json.loads((tmp_path / "bundle" / "reports" / "onnx_import.json").read_text())
+    per_class = report["int8"]["accuracy"]["model.int8.onnx"]["per_class"]
+    assert [(c["label"], c["images"]) for c in per_class] == [("ok", 4), ("scratch", 4), ("dent", 4)]
+
+
+def test_a_classifier_evaluation_folder_that_is_not_a_label_is_a_usage_error(tmp_path: Path) -> None:
+    toml = classifier_project(tmp_path) + CLASSIFIER_INT8 + '\n[evaluation]\ndir = "eval"\n'
+    write_images(tmp_path / "calib", 16, seed=2)
+    labelled_folders(tmp_path / "eval", ("ok", "scratch", "crack"), 2)
+    proc = run_build(tmp_path, toml)
+    assert proc.returncode == 2, proc.stderr
+    assert "evaluation.dir" in proc.stderr and "'crack' is not a label of the model" in proc.stderr
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_a_classifier_evaluation_image_also_in_calibration_is_refused(tmp_path: Path) -> None:
+    toml = classifier_project(tmp_path) + CLASSIFIER_INT8 + '\n[evaluation]\ndir = "calib"\n'
+    labelled_folders(tmp_path / "calib", ("ok", "scratch", "dent"), 6)
+    proc = run_build(tmp_path, toml)
+    assert proc.returncode == 2, proc.stderr
+    assert "evaluation.dir" in proc.stderr
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_evaluation_false_beside_a_labelled_detection_set_is_a_usage_error(yolo_project: Path) -> None:
     extra = '[detection.evaluation]\nimages = "val/images"\nlabels = "val/labels"\n'
     proc = run_build(yolo_project, DETECTION_TOML.format(extra_model="", extra=extra), "--no-evaluation")
