@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -68,8 +69,10 @@ def test_every_engine_is_timed_against_ort_fp32_and_the_int8_pick_against_the_fa
     assert check.name == "speed_pick" and check.thresholds["fail_below"] == 1000.0
 
 
-def test_one_int8_file_on_ort_alone_is_gated_like_the_pick(tmp_path: Path) -> None:
-    # a model brought as ONNX (onnx_int8.py) has one INT8 file and ORT CPU's figure alone
+def test_one_int8_file_on_ort_alone_is_gated_like_the_pick(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the daemon's ORT CPU pick timed at speed.also_threads: one INT8 file against ORT FP32
     fp32, int8 = BUNDLE / "model.fp32.onnx", tmp_path / "model.int8.onnx"
     shutil.copy(fp32, int8)
     config = SpeedConfig(threads=1, duration_s=0.05, warn_below=1000.0, fail_below=1000.0)
@@ -78,12 +81,15 @@ def test_one_int8_file_on_ort_alone_is_gated_like_the_pick(tmp_path: Path) -> No
         ("image", "logits"),
         np.zeros((1, 3, 32, 32), np.float32),
         config,
-        ("int8", "model.int8.onnx"),
+        ("int8", "model.int8.onnx on ort-cpu int8"),  # as the daemon-pick timing labels its row
         (),
     )
-    assert (result.key, result.artifact, result.passed) == ("int8", "model.int8.onnx", False)
+    assert (result.key, result.artifact, result.passed) == ("int8", "model.int8.onnx on ort-cpu int8", False)
     assert result.warning is not None and result.warning.startswith("model.int8.onnx runs at")
+    assert "(model.int8.onnx on ort-cpu int8)" in result.warning  # once, not "... int8 on ort-cpu int8"
     assert result.as_check().name == "speed_int8"
+    # the caller words one warning for all its thread counts: none logged here
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_a_file_made_for_openvino_is_timed_on_openvino_only_and_is_its_int8_pick(tmp_path: Path) -> None:
