@@ -8,13 +8,16 @@ to [0, 1] with 0.5 at the threshold. For raw scores the manifest carries the thr
 on validation data and the min/max, and this applies anomalib's own normalisation,
 ``clip((s - threshold) / (max - min) + 0.5, 0, 1)``, so 0.5 is always the threshold.
 
-The finding's box is the bounding box of the map at or above its threshold, in frame pixels.
+The finding's box is the bounding box of the map's hot region at or above its threshold that
+holds the map's peak (8-connected), in frame pixels: a second, weaker warm patch elsewhere
+(a plate edge, a reflection) does not stretch the box over both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -45,6 +48,16 @@ def mask_box(mask: npt.NDArray[np.bool_]) -> tuple[int, int, int, int] | None:
     if rows.size == 0:
         return None
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def peak_region_box(heat: npt.NDArray[np.float32], threshold: float) -> tuple[int, int, int, int] | None:
+    """The box of the region at or above ``threshold`` that holds the map's peak; None when none is."""
+    mask = heat >= threshold
+    if not mask.any():
+        return None
+    _, regions = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    peak = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    return mask_box(regions == regions[peak])
 
 
 class AnomalyDecoder:
@@ -111,7 +124,7 @@ class AnomalyDecoder:
     def _box(heat: npt.NDArray[np.float32] | None, geometry: FrameGeometry) -> Box | None:
         if heat is None:
             return None
-        box = mask_box(heat >= NORMALISED_THRESHOLD)
+        box = peak_region_box(heat, NORMALISED_THRESHOLD)
         if box is None:
             return None
         mapped = geometry.boxes_to_frame(np.array([box], dtype=np.float32))[0]

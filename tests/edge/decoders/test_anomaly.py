@@ -30,6 +30,15 @@ def test_anomalous_image_gives_one_finding_boxed_by_the_map() -> None:
     assert heat is not None and heat.shape == FRAME
 
 
+def test_the_box_is_the_hot_region_that_holds_the_peak() -> None:
+    # a weaker warm patch elsewhere (above the threshold too) no longer stretches the box over both
+    heat = outputs(0.8, (10, 20, 30, 40))
+    heat["anomaly_map"][0, 0, 200:220, 150:170] = 0.7
+    (found,) = create_decoder(anomaly_manifest()).decode(heat, [FRAME])
+    (det,) = found.detections
+    assert det.box == pytest.approx((30, 40, 90, 80))
+
+
 def test_good_image_gives_no_finding() -> None:
     decoder = create_decoder(anomaly_manifest())
     (found,) = decoder.decode(outputs(0.3, (10, 20, 30, 40)), [FRAME])
