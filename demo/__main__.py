@@ -2,11 +2,13 @@
 
 Subcommands (one table, each a thin shell over one importable function):
 
-    build           data set + conveyor video + trained classifier and detector (demo.build.build_demo)
+    build           data set + conveyor video + trained classifier, detector and anomaly model
+                    (demo.build.build_demo)
     ship            make <out>'s trained weights the shipped ones    (demo.build.ship_weights,
-                    demo.detector_build.ship_detector)
-    bundle-current  exit 0 when <out>/bundle was exported from <out>/model, or with
-                    --detector <out>/detector-bundle from <out>/detector (demo.bundle_check)
+                    demo.detector_build.ship_detector, demo.anomaly_build.ship_anomaly)
+    bundle-current  exit 0 when <out>/bundle was exported from <out>/model, with --detector
+                    <out>/detector-bundle from <out>/detector, with --anomaly <out>/anomaly-bundle
+                    from <out>/anomaly (demo.bundle_check)
     score           the daemons' alerts against the video's truth   (demo.scoring.score_events)
 
 A ``LeptonError`` prints its message, without a traceback, and exits with its code.
@@ -50,6 +52,11 @@ def _build(args: argparse.Namespace) -> int:
         config = dataclasses.replace(
             config, detector=dataclasses.replace(config.detector, epochs=args.detector_epochs)
         )
+    if args.anomaly_epochs is not None:
+        assert config.anomaly is not None
+        config = dataclasses.replace(
+            config, anomaly=dataclasses.replace(config.anomaly, epochs=args.anomaly_epochs)
+        )
     results = build_demo(config, _say)  # one line per step on stderr as it finishes
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
@@ -60,21 +67,28 @@ def _ship(args: argparse.Namespace) -> int:
     from demo.build import ship_weights
     from lepton.edge.machine import read_cpu_model
 
-    if args.what in ("classifier", "both"):
+    if args.what in ("classifier", "both", "all"):
         made_for = ship_weights(args.out, trained_on=read_cpu_model())
         _say(f"demo: shipped {args.out}/model as demo/weights ({made_for.trained_on}); commit demo/weights/")
-    if args.what in ("detector", "both"):
+    if args.what in ("detector", "both", "all"):
         from demo.detector_build import ship_detector
 
         made_for = ship_detector(args.out, trained_on=read_cpu_model())
         _say(f"demo: shipped {args.out}/detector as demo/weights/detector ({made_for.trained_on}); commit it")
+    if args.what in ("anomaly", "all"):
+        from demo.anomaly_build import ship_anomaly
+
+        made_for = ship_anomaly(args.out, trained_on=read_cpu_model())
+        _say(f"demo: shipped {args.out}/anomaly as demo/weights/anomaly ({made_for.trained_on}); commit it")
     return 0
 
 
 def _bundle_current(args: argparse.Namespace) -> int:
     from demo.bundle_check import bundle_staleness
 
-    reason = bundle_staleness(args.out, "detector" if args.detector else "classifier")
+    reason = bundle_staleness(
+        args.out, "anomaly" if args.anomaly else "detector" if args.detector else "classifier"
+    )
     if reason is not None:
         _say(f"demo: bundle is not current: {reason}")
         return 1
@@ -101,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser("build", help="data set, conveyor video, trained classifier and detector")
+    build = sub.add_parser(
+        "build", help="data set, conveyor video, trained classifier, detector and anomaly model"
+    )
     build.add_argument("--out", type=Path, default=Path("build/demo"), help="output directory")
     build.add_argument("--seed", type=int, default=0, help="seed of every random stream")
     build.add_argument("--parts", type=int, default=30, help="parts in the conveyor video")
@@ -120,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="detector training epochs (default: the tuned number)",
     )
+    build.add_argument(
+        "--anomaly-epochs",
+        type=int,
+        default=None,
+        help="anomaly model training epochs (default: the tuned number)",
+    )
     build.add_argument("--force", action="store_true", help="rebuild every step")
     build.add_argument(
         "--train", action="store_true", help="train here even when demo/weights/ was trained for this build"
@@ -136,8 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     ship = sub.add_parser("ship", help="make <out>/model (from build --train) the weights in demo/weights/")
     ship.add_argument("--out", type=Path, default=Path("build/demo"))
     ship.add_argument(
-        "what", nargs="?", choices=("classifier", "detector", "both"), default="classifier",
-        help="which trained model to ship (default: the classifier)",
+        "what", nargs="?", choices=("classifier", "detector", "anomaly", "both", "all"), default="classifier",
+        help="which trained model to ship (default: the classifier; both: it and the detector)",
     )  # fmt: skip
     ship.set_defaults(run=_ship)
 
@@ -145,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     current.add_argument("--out", type=Path, default=Path("build/demo"))
     current.add_argument(
         "--detector", action="store_true", help="the detector's bundle (<out>/detector-bundle) instead"
+    )
+    current.add_argument(
+        "--anomaly", action="store_true", help="the anomaly model's bundle (<out>/anomaly-bundle) instead"
     )
     current.set_defaults(run=_bundle_current)
 

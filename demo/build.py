@@ -1,4 +1,5 @@
-"""``python -m demo build``: data set, conveyor video and trained classifier, idempotently.
+"""``python -m demo build``: data set, conveyor video, trained classifier, detector and anomaly
+model, idempotently.
 
 Each step's output records the inputs it was made from (seed, sizes, generator version,
 data fingerprint, training settings), so a step whose outputs exist and match is skipped,
@@ -24,12 +25,14 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from demo.anomaly_build import AnomalyPlan, anomaly_step
 from demo.conveyor import LineSettings, write_conveyor_video
 from demo.dataset import INDEX_NAME, DatasetIndex, read_index, write_dataset
 from demo.detector_build import DetectorPlan, detector_step, labels_step
 from demo.errors import DemoBuildError
 from demo.labels import LABELS
 from demo.layout import (
+    ANOMALY_DIR,
     CLASSIFIER_NAME,
     DATA_DIR,
     DETECTOR_DIR,
@@ -73,6 +76,8 @@ class BuildConfig:
     shipped_dir: Path = SHIPPED_DIR
     detector: DetectorPlan | None = field(default_factory=DetectorPlan)
     """The detector's epochs, settings and shipped weights; None: no labels or detector steps."""
+    anomaly: AnomalyPlan | None = field(default_factory=AnomalyPlan)
+    """The anomaly model's epochs, settings and shipped weights; None: no anomaly step."""
 
     @property
     def training_seed(self) -> int:
@@ -81,7 +86,7 @@ class BuildConfig:
 
 @dataclass(frozen=True)
 class StepResult:
-    step: Literal["data", "video", "model", "labels", "detector"]
+    step: Literal["data", "video", "model", "labels", "detector", "anomaly"]
     action: Literal["built", "skipped", "shipped"]
     seconds: float
     outputs: tuple[str, ...]
@@ -297,6 +302,26 @@ def _detector_steps(
     return [labels, detector]
 
 
+def _anomaly_step(config: BuildConfig, plan: AnomalyPlan, index: DatasetIndex, say: Log) -> StepResult:
+    made, report, seconds = anomaly_step(
+        config.out_dir,
+        index,
+        plan,
+        seed=config.seed,
+        training_seed=config.training_seed,
+        train_here=config.train_here or config.train_seed is not None,
+        force=config.force,
+        say=say,
+    )
+    detail = (
+        f"trained on {report.trained_on_frames} good frames only; test {report.test.line()}, "
+        f"trained in {report.seconds_total:.0f}s"
+    )
+    step = StepResult("anomaly", made, seconds, (str(config.out_dir / ANOMALY_DIR),), detail)
+    say(step.line())
+    return step
+
+
 def build_demo(config: BuildConfig, say: Log) -> list[StepResult]:
     """Run the steps in order; each is skipped when its outputs are current."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
@@ -307,7 +332,8 @@ def build_demo(config: BuildConfig, say: Log) -> list[StepResult]:
     model = _model_step(config, index, say)
     say(model.line())
     detector = [] if config.detector is None else _detector_steps(config, config.detector, index, say)
-    return [data, video, model, *detector]
+    anomaly = [] if config.anomaly is None else [_anomaly_step(config, config.anomaly, index, say)]
+    return [data, video, model, *detector, *anomaly]
 
 
 __all__ = [

@@ -2,8 +2,9 @@
 
 ``make demo`` asks before it runs lepton-export, so a second run reuses the bundle. The
 answer needs no torch: the manifest records the sha256 of the checkpoint it came from.
-Two bundles: the classifier's (``<out>/bundle`` from ``<out>/model/classifier.pt``) and the
-detector's (``<out>/detector-bundle`` from ``<out>/detector/detector.pt``).
+Three bundles: the classifier's (``<out>/bundle`` from ``<out>/model/classifier.pt``), the
+detector's (``<out>/detector-bundle`` from ``<out>/detector/detector.pt``) and the anomaly
+model's (``<out>/anomaly-bundle`` from ``<out>/anomaly/anomaly.onnx``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Literal
 
 from demo.labels import DEFECT_LABELS, LABELS
 from demo.layout import (
+    ANOMALY_BUNDLE_DIR,
+    ANOMALY_DIR,
+    ANOMALY_ONNX_NAME,
     BUNDLE_DIR,
     CLASSIFIER_NAME,
     DETECTOR_BUNDLE_DIR,
@@ -23,7 +27,10 @@ from demo.layout import (
 from lepton.edge.bundle.manifest import sha256_file, verify_bundle
 from lepton.edge.errors import BundleError
 
-Which = Literal["classifier", "detector"]
+ANOMALY_LABELS = ("good", "anomaly")
+"""demo/export-anomaly.toml's names: a brought ONNX's bundle records its file's sha256 as source."""
+
+Which = Literal["classifier", "detector", "anomaly"]
 
 
 def bundle_staleness(out_dir: Path, which: Which = "classifier") -> str | None:
@@ -32,9 +39,12 @@ def bundle_staleness(out_dir: Path, which: Which = "classifier") -> str | None:
     Current means: the bundle verifies (every artifact's sha256), it was exported from
     exactly the checkpoint, and it has the demo's labels.
     """
-    if which == "detector":
+    if which == "anomaly":
+        bundle, weights = out_dir / ANOMALY_BUNDLE_DIR, out_dir / ANOMALY_DIR / ANOMALY_ONNX_NAME
+        labels: tuple[str, ...] = ANOMALY_LABELS
+    elif which == "detector":
         bundle, weights = out_dir / DETECTOR_BUNDLE_DIR, out_dir / DETECTOR_DIR / DETECTOR_NAME
-        labels: tuple[str, ...] = tuple(DEFECT_LABELS)
+        labels = tuple(DEFECT_LABELS)
     else:
         bundle, weights = out_dir / BUNDLE_DIR, out_dir / MODEL_DIR / CLASSIFIER_NAME
         labels = tuple(LABELS)
@@ -54,4 +64,4 @@ def bundle_staleness(out_dir: Path, which: Which = "classifier") -> str | None:
     return None
 
 
-__all__ = ["Which", "bundle_staleness"]
+__all__ = ["ANOMALY_LABELS", "Which", "bundle_staleness"]

@@ -28,13 +28,29 @@ DETECTOR_NAME: Final = "detector.pt"
 DETECTOR_LABELS_NAME: Final = "labels.txt"
 """DETECTOR_DIR holds DETECTOR_NAME, DETECTOR_LABELS_NAME (the four defects) and REPORT_NAME."""
 
+ANOMALY_DIR: Final = "anomaly"
+ANOMALY_BUNDLE_DIR: Final = "anomaly-bundle"  # written by lepton-export from ANOMALY_DIR's ONNX
+ANOMALY_NAME: Final = "anomaly.pt"
+ANOMALY_ONNX_NAME: Final = "anomaly.onnx"
+"""ANOMALY_DIR holds ANOMALY_NAME, ANOMALY_ONNX_NAME (what lepton-export takes, as from anomalib),
+REPORT_NAME, and ANOMALY_EVAL_DIR."""
+ANOMALY_EVAL_DIR: Final = "evaluation"
+"""Under ANOMALY_DIR: ``good/`` and ``bad/``, links to the val split's images, for the threshold."""
+
 SHIPPED_DIR: Final = Path(__file__).parent / "weights"
 """In the repository: weights of one training run, with its report and what they were trained for."""
 SHIPPED_FOR_NAME: Final = "shipped_for.json"
 SHIPPED_DETECTOR_DIR: Final = SHIPPED_DIR / "detector"
 """The detector's shipped weights: DETECTOR_NAME, REPORT_NAME, SHIPPED_FOR_NAME."""
+SHIPPED_ANOMALY_DIR: Final = SHIPPED_DIR / "anomaly"
+"""The anomaly model's shipped weights: ANOMALY_NAME, REPORT_NAME, SHIPPED_FOR_NAME."""
 
 __all__ = [
+    "ANOMALY_BUNDLE_DIR",
+    "ANOMALY_DIR",
+    "ANOMALY_EVAL_DIR",
+    "ANOMALY_NAME",
+    "ANOMALY_ONNX_NAME",
     "BUNDLE_DIR",
     "CLASSIFIER_NAME",
     "DATA_DIR",
@@ -45,6 +61,7 @@ __all__ = [
     "LABELS_NAME",
     "MODEL_DIR",
     "REPORT_NAME",
+    "SHIPPED_ANOMALY_DIR",
     "SHIPPED_DETECTOR_DIR",
     "SHIPPED_DIR",
     "SHIPPED_FOR_NAME",

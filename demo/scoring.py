@@ -12,6 +12,10 @@ most (the event does not say which frame was best; the part moves along the belt
 box is clipped to the frame first, as the daemon clips its boxes (a defect entering the view
 is boxed where it is visible; the best frame may be one of those). Both must reach
 ``BOX_IOU_MIN``, the IoU at which a detection counts as right for mAP@0.5.
+
+An anomaly model knows no defect names: its label (``ANOMALY_LABEL``) is right for every
+defect, and its box (the hot region of its map) is held to lie on the defect rather than to
+match it: most of the box (``ANOMALY_BOX_ON_DEFECT_MIN`` of its area) inside the true box.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from demo.truth import LineTruth, PartTruth
 from lepton.edge.events.schema import Event
 
 BOX_IOU_MIN: Final = 0.5
+ANOMALY_LABEL: Final = "anomaly"
+ANOMALY_BOX_ON_DEFECT_MIN: Final = 0.5
 
 Box = tuple[int, int, int, int]
 
@@ -40,9 +46,11 @@ class Occurrence:
     new_box: Box | None = None
     end_box: Box | None = None
     new_iou: float | None = None
-    """IoU of ``new_box`` with the true defect box in ``new_frame``; None without a box."""
+    """IoU of ``new_box`` with the true defect box in ``new_frame`` (an anomaly's: the share of
+    its box inside the true box); None without a box."""
     end_iou: float | None = None
-    """Best IoU of ``end_box`` with the true box over the occurrence's frames; None without a box."""
+    """Best IoU (or share, as above) of ``end_box`` with the true box over the occurrence's
+    frames; None without a box."""
 
     @property
     def boxed(self) -> bool:
@@ -50,10 +58,16 @@ class Occurrence:
 
     @property
     def box_right(self) -> bool:
-        """No box to judge, or both boxes on the defect (IoU >= BOX_IOU_MIN)."""
+        """No box to judge, or both boxes on the defect (IoU >= BOX_IOU_MIN; an anomaly's:
+        at least ANOMALY_BOX_ON_DEFECT_MIN of its box inside the true box)."""
         if not self.boxed:
             return True
-        return (self.new_iou or 0.0) >= BOX_IOU_MIN and (self.end_iou or 0.0) >= BOX_IOU_MIN
+        least = ANOMALY_BOX_ON_DEFECT_MIN if self.new_label == ANOMALY_LABEL else BOX_IOU_MIN
+        return (self.new_iou or 0.0) >= least and (self.end_iou or 0.0) >= least
+
+    def label_right(self, truth_label: str) -> bool:
+        """Both events name the defect, or both say "anomaly" (right for any defect)."""
+        return self.new_label == self.end_label and self.new_label in (truth_label, ANOMALY_LABEL)
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,7 @@ class PartVerdict:
         if len(self.occurrences) != 1:
             return False
         occ = self.occurrences[0]
-        return occ.new_label == occ.end_label == self.truth_label and occ.box_right
+        return occ.label_right(self.truth_label) and occ.box_right
 
 
 @dataclass(frozen=True)
@@ -115,12 +129,19 @@ class LineScore:
             f"{ok_parts} OK parts; {len(self.false_alarms)} false alarm(s)"
         )
         boxed = self.boxed
+        if boxed and any(o.new_label == ANOMALY_LABEL for o in boxed):
+            line = line.replace("right label and box", '"anomaly" and its box on the defect')
         if boxed:
             new = [o.new_iou or 0.0 for o in boxed]
             end = [o.end_iou or 0.0 for o in boxed]
             line += (
-                f"; boxes: {sum(o.box_right for o in boxed)} of {len(boxed)} with IoU >= {BOX_IOU_MIN} "
-                f"(new: min {min(new):.2f}, mean {sum(new) / len(new):.2f}; "
+                f"; boxes: {sum(o.box_right for o in boxed)} of {len(boxed)} with "
+                + (
+                    f"at least {ANOMALY_BOX_ON_DEFECT_MIN:.0%} on the defect "
+                    if boxed[0].new_label == ANOMALY_LABEL
+                    else f"IoU >= {BOX_IOU_MIN} "
+                )
+                + f"(new: min {min(new):.2f}, mean {sum(new) / len(new):.2f}; "
                 f"end: min {min(end):.2f}, mean {sum(end) / len(end):.2f})"
             )
         return line
@@ -160,6 +181,14 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def box_on(a: Box, b: Box) -> float:
+    """The share of box ``a``'s area inside box ``b``."""
+    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return iw * ih / area if area > 0 else 0.0
+
+
 def _visible_box(truth: LineTruth, part: PartTruth, frame: int) -> Box | None:
     """The true defect box in ``frame``, clipped to the frame as the daemon clips its boxes:
     the part of a defect still outside the view cannot be boxed."""
@@ -175,13 +204,14 @@ def _judge_boxes(truth: LineTruth, part: PartTruth, occ: Occurrence) -> Occurren
     """The occurrence with its IoUs against ``part``'s true defect box (in view)."""
     if not occ.boxed:
         return occ
+    measure = box_on if occ.new_label == ANOMALY_LABEL else box_iou
     at_new = _visible_box(truth, part, occ.new_frame)
-    new_iou = box_iou(occ.new_box, at_new) if occ.new_box and at_new else 0.0
+    new_iou = measure(occ.new_box, at_new) if occ.new_box and at_new else 0.0
     end_iou = 0.0
     if occ.end_box is not None:
         for frame in range(occ.first_frame, occ.last_frame + 1):
             at = _visible_box(truth, part, frame)
-            end_iou = max(end_iou, box_iou(occ.end_box, at) if at else 0.0)
+            end_iou = max(end_iou, measure(occ.end_box, at) if at else 0.0)
     return replace(occ, new_iou=new_iou, end_iou=end_iou)
 
 
@@ -220,11 +250,14 @@ def by_device(events: list[Event]) -> dict[str, list[Event]]:
 
 
 __all__ = [
+    "ANOMALY_BOX_ON_DEFECT_MIN",
+    "ANOMALY_LABEL",
     "BOX_IOU_MIN",
     "LineScore",
     "Occurrence",
     "PartVerdict",
     "box_iou",
+    "box_on",
     "by_device",
     "read_events_jsonl",
     "score_events",

@@ -11,11 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from demo.anomaly_build import AnomalyPlan, ship_anomaly
 from demo.build import BuildConfig, ShippedFor, StepResult, build_demo, ship_weights
 from demo.bundle_check import bundle_staleness
 from demo.detector_build import DetectorPlan, ship_detector
 from demo.labels import INPUT, LABELS, PREPROCESS
 from demo.layout import (
+    ANOMALY_DIR,
+    ANOMALY_EVAL_DIR,
+    ANOMALY_NAME,
+    ANOMALY_ONNX_NAME,
     BUNDLE_DIR,
     CLASSIFIER_NAME,
     DETECTOR_DIR,
@@ -42,10 +47,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _tiny(out: Path) -> BuildConfig:
-    detector = DetectorPlan(epochs=1)
+    detector, anomaly = DetectorPlan(epochs=1), AnomalyPlan(epochs=1)
     return BuildConfig(
-        out_dir=out, parts=1, n_train=4, n_val=2, n_test=2, epochs=1, workers=1, detector=detector
-    )
+        out_dir=out, parts=1, n_train=4, n_val=2, n_test=2, epochs=1, workers=1, detector=detector,
+        anomaly=anomaly,
+    )  # fmt: skip
 
 
 def _actions(results: list[StepResult]) -> dict[str, str]:
@@ -58,6 +64,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     results = build_demo(_tiny(out), lambda _: None)
     assert _actions(results) == {
         "data": "built", "video": "built", "model": "built", "labels": "built", "detector": "built",
+        "anomaly": "built",
     }  # fmt: skip
     return out
 
@@ -65,7 +72,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_second_build_skips_every_step(built: Path) -> None:
     lines: list[str] = []
     results = build_demo(_tiny(built), lines.append)
-    assert set(_actions(results).values()) == {"skipped"} and len(results) == 5
+    assert set(_actions(results).values()) == {"skipped"} and len(results) == 6
     assert any("line.mp4" in line and "skipped" in line for line in lines)
 
 
@@ -75,6 +82,7 @@ def test_interrupted_training_is_redone(built: Path) -> None:
     results = build_demo(_tiny(built), lambda _: None)
     assert _actions(results) == {
         "data": "skipped", "video": "skipped", "model": "built", "labels": "skipped", "detector": "skipped",
+        "anomaly": "skipped",
     }  # fmt: skip
 
 
@@ -87,28 +95,36 @@ def test_a_changed_video_is_rebuilt(built: Path) -> None:
 
 def test_cli_reports_skipped_steps_as_json(built: Path) -> None:
     cmd = [sys.executable, "-m", "demo", "build", "--out", str(built), "--parts", "1"]
-    cmd += ["--images", "4", "2", "2", "--epochs", "1", "--detector-epochs", "1", "--json"]
+    cmd += ["--images", "4", "2", "2", "--epochs", "1", "--detector-epochs", "1", "--anomaly-epochs", "1"]
+    cmd += ["--json"]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert [step["action"] for step in json.loads(done.stdout)] == ["skipped"] * 5
+    assert [step["action"] for step in json.loads(done.stdout)] == ["skipped"] * 6
 
 
 def test_shipped_weights_stand_in_for_training_only_for_their_own_build(built: Path, tmp_path: Path) -> None:
     shipped = tmp_path / "shipped"
     ship_weights(built, shipped, trained_on="test")
     ship_detector(built, shipped / "detector", trained_on="test")
+    ship_anomaly(built, shipped / "anomaly", trained_on="test")
     detector = DetectorPlan(epochs=1, shipped_dir=shipped / "detector")
-    config = dataclasses.replace(_tiny(tmp_path / "fresh"), shipped_dir=shipped, detector=detector)
+    anomaly = AnomalyPlan(epochs=1, shipped_dir=shipped / "anomaly")
+    config = dataclasses.replace(
+        _tiny(tmp_path / "fresh"), shipped_dir=shipped, detector=detector, anomaly=anomaly
+    )
 
     first = _actions(build_demo(config, lambda _: None))
-    assert first["model"] == first["detector"] == "shipped"
+    assert first["model"] == first["detector"] == first["anomaly"] == "shipped"
+    anomaly_dir = config.out_dir / ANOMALY_DIR
+    assert sha256_file(anomaly_dir / ANOMALY_NAME) == sha256_file(built / ANOMALY_DIR / ANOMALY_NAME)
+    assert (anomaly_dir / ANOMALY_ONNX_NAME).is_file()  # written from the shipped weights
     weights = sha256_file(config.out_dir / MODEL_DIR / CLASSIFIER_NAME)
     assert weights == sha256_file(built / MODEL_DIR / CLASSIFIER_NAME)
     detector_weights = sha256_file(config.out_dir / DETECTOR_DIR / DETECTOR_NAME)
     assert detector_weights == sha256_file(built / DETECTOR_DIR / DETECTOR_NAME)
     again = _actions(build_demo(config, lambda _: None))
-    assert again["model"] == again["detector"] == "skipped"  # and current from then on
-    config = dataclasses.replace(config, detector=None)  # the classifier's cases below: no detector step
+    assert again["model"] == again["detector"] == again["anomaly"] == "skipped"  # and current from then on
+    config = dataclasses.replace(config, detector=None, anomaly=None)  # the classifier's cases below
     other_build = dataclasses.replace(config, out_dir=tmp_path / "other", epochs=2)
     assert _actions(build_demo(other_build, lambda _: None))["model"] == "built"
     asked_to_train = dataclasses.replace(config, out_dir=tmp_path / "train", train_here=True)
@@ -160,3 +176,16 @@ def test_bundle_current_follows_the_checkpoint(built: Path, tmp_path: Path) -> N
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "exported from another checkpoint" in done.stderr
+
+
+def test_the_anomaly_evaluation_folders_link_the_val_split_by_kind(built: Path) -> None:
+    root = built / ANOMALY_DIR / ANOMALY_EVAL_DIR
+    val = json.loads((built / "data" / "index.json").read_text())["splits"]["val"]
+    good = sorted(p.name for p in (root / "good").glob("*")) if (root / "good").exists() else []
+    bad = sorted(p.name for p in (root / "bad").glob("*")) if (root / "bad").exists() else []
+    assert good == sorted(i["file"].replace("/", "_") for i in val if i["label"] == "ok")
+    assert bad == sorted(i["file"].replace("/", "_") for i in val if i["label"] != "ok")
+    for name in good:  # links, not copies: the data set's own bytes
+        assert (root / "good" / name).stat().st_ino == (
+            built / "data" / name.replace("_", "/", 2)
+        ).stat().st_ino

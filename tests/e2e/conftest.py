@@ -1,7 +1,7 @@
 """The demo build shared by the end-to-end tests: data, conveyor video and bundles under build/demo.
 
 Built once per session (and cached across sessions with `make demo`): the data, the video,
-the shipped weights in demo/weights/ (classifier and detector), and the two exports. The suite
+the shipped weights in demo/weights/ (classifier, detector and anomaly model), and the exports. The suite
 runs in several pytest-xdist workers: a file lock lets one build while the others wait for it
 (the build is idempotent, so a worker that waited finds it current).
 """
@@ -60,6 +60,26 @@ def demo_detector_bundle(demo_bundle: Path, tmp_path_factory: pytest.TempPathFac
     out = tmp_path_factory.mktemp("detector") / "bundle"
     export = str(BIN / "lepton-export")
     config = "demo/export-detector.toml"
+    _run(export, "build", "--config", config, "--out", str(out), "--no-int8", "--no-progress", timeout_s=900)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_anomaly_bundle(demo_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo anomaly model's bundle: `make demo`'s when it is current, else an FP32 export of
+    the shipped model's ONNX (``--no-int8``, as for the detector: the daemon runs FP32 on ORT CPU
+    without VNNI; the anomaly INT8 gates have their own tests in tests/export/test_onnx_build.py).
+    The threshold is chosen on the val split's good and defective frames either way."""
+    current = subprocess.run(
+        [str(BIN / "python"), "-m", "demo", "bundle-current", "--anomaly", "--out", str(DEMO)],
+        cwd=REPO,
+        check=False,
+    )
+    if current.returncode == 0:
+        return DEMO / "anomaly-bundle"
+    out = tmp_path_factory.mktemp("anomaly") / "bundle"
+    export = str(BIN / "lepton-export")
+    config = "demo/export-anomaly.toml"
     _run(export, "build", "--config", config, "--out", str(out), "--no-int8", "--no-progress", timeout_s=900)
     return out
 
