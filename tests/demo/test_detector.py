@@ -158,6 +158,28 @@ def test_a_box_of_a_defect_entering_the_view_is_judged_on_its_visible_part() -> 
     assert occ.end_iou == pytest.approx(8 / 10)
 
 
+def test_an_anomaly_is_right_for_any_defect_and_its_box_is_judged_by_how_much_lies_on_it() -> None:
+    """An anomaly model knows no defect names; its hot region is smaller than the defect."""
+    truth = _truth()  # a dent at (80, 200, 100, 220) in frame 20
+
+    def as_anomaly(events: list[Event], box: tuple[int, int, int, int]) -> list[Event]:
+        found = (Finding(label="anomaly", score=0.9, box=box),)
+        return [
+            e.model_copy(update={
+                "findings": found,
+                "summary": e.summary and e.summary.model_copy(update={"best_label": "anomaly"}),
+            })
+            for e in events
+        ]  # fmt: skip
+
+    inside = score_events(truth, as_anomaly(_events((85, 205, 95, 215), new_frame=20), (85, 205, 95, 215)))
+    occ = inside.parts[0].occurrences[0]
+    assert occ.new_iou == 1.0 and inside.perfect  # all of the box on the defect (IoU would be 0.25)
+    assert '"anomaly" and its box on the defect' in inside.summary(0)
+    off = score_events(truth, as_anomaly(_events((96, 216, 116, 236), new_frame=20), (96, 216, 116, 236)))
+    assert not off.perfect and off.wrong_label == 1  # 4 % of it on the defect
+
+
 def test_score_prints_one_line_per_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`make demo` runs the classifier and the detector side by side into one alerts file."""
     from demo.__main__ import main
