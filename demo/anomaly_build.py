@@ -37,9 +37,8 @@ from demo.layout import (
     DATA_DIR,
     REPORT_NAME,
     SHIPPED_ANOMALY_DIR,
-    SHIPPED_FOR_NAME,
 )
-from demo.shipped import ShippedFor, write_shipped
+from demo.shipped import ShippedFor, made_for_this_build, read_shipped_for, write_shipped
 from lepton.edge.atomic_write import staged_directory, write_bytes_atomic, write_text_atomic
 from lepton.edge.bundle.manifest import sha256_file
 
@@ -65,16 +64,12 @@ def _read_report(path: Path) -> AnomalyReport | None:
 
 def _shipped(plan: AnomalyPlan, index: DatasetIndex, seed: int) -> AnomalyReport | None:
     """The shipped report when its weights were trained for this build and are intact."""
-    try:
-        made_for = ShippedFor.model_validate_json((plan.shipped_dir / SHIPPED_FOR_NAME).read_text("utf-8"))
-    except (OSError, ValidationError):
-        return None
+    made_for = read_shipped_for(plan.shipped_dir)
     report = _read_report(plan.shipped_dir / REPORT_NAME)
     if (
-        report is None
-        or made_for.generator != index.generator
-        or not made_for.seed == index.seed == seed
-        or made_for.sizes != index.sizes
+        made_for is None
+        or report is None
+        or not made_for_this_build(made_for, index, seed)
         or report.epochs != plan.epochs
         or report.settings != plan.settings.record()
         or sha256_file(plan.shipped_dir / ANOMALY_NAME) != report.anomaly_sha256

@@ -40,12 +40,11 @@ from demo.layout import (
     MODEL_DIR,
     REPORT_NAME,
     SHIPPED_DIR,
-    SHIPPED_FOR_NAME,
     TRUTH_NAME,
     VIDEO_NAME,
 )
 from demo.scene import GENERATOR_VERSION
-from demo.shipped import ShippedFor, write_shipped
+from demo.shipped import ShippedFor, made_for_this_build, read_shipped_for, write_shipped
 from demo.train import DEFAULT_EPOCHS, TrainReport, TrainSettings, train_classifier
 from demo.truth import LineTruth, read_truth
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
@@ -204,15 +203,14 @@ def _model_is_current(
 def _shipped_model(config: BuildConfig, index: DatasetIndex) -> TrainReport | None:
     """The shipped report when its weights were trained for this build and are intact."""
     shipped = config.shipped_dir
+    made_for = read_shipped_for(shipped)
     try:
-        made_for = ShippedFor.model_validate_json((shipped / SHIPPED_FOR_NAME).read_text(encoding="utf-8"))
         report = TrainReport.model_validate_json((shipped / REPORT_NAME).read_text(encoding="utf-8"))
     except (OSError, ValidationError):
         return None
     matches = (
-        made_for.generator == index.generator
-        and made_for.seed == index.seed == config.seed
-        and made_for.sizes == index.sizes
+        made_for is not None
+        and made_for_this_build(made_for, index, config.seed)
         and report.epochs == config.epochs
         and report.settings == config.train.record()
         and report.labels == LABELS

@@ -28,10 +28,9 @@ from demo.layout import (
     DETECTOR_NAME,
     REPORT_NAME,
     SHIPPED_DETECTOR_DIR,
-    SHIPPED_FOR_NAME,
     YOLO_LABELS_DIR,
 )
-from demo.shipped import ShippedFor, write_shipped
+from demo.shipped import ShippedFor, made_for_this_build, read_shipped_for, write_shipped
 from demo.yolo_labels import labels_are_current, write_yolo_labels
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
 from lepton.edge.bundle.manifest import sha256_file
@@ -66,16 +65,12 @@ def _read_report(path: Path) -> DetectorReport | None:
 
 def _shipped(plan: DetectorPlan, index: DatasetIndex, seed: int) -> DetectorReport | None:
     """The shipped report when its weights were trained for this build and are intact."""
-    try:
-        made_for = ShippedFor.model_validate_json((plan.shipped_dir / SHIPPED_FOR_NAME).read_text("utf-8"))
-    except (OSError, ValidationError):
-        return None
+    made_for = read_shipped_for(plan.shipped_dir)
     report = _read_report(plan.shipped_dir / REPORT_NAME)
     matches = (
-        report is not None
-        and made_for.generator == index.generator
-        and made_for.seed == index.seed == seed
-        and made_for.sizes == index.sizes
+        made_for is not None
+        and report is not None
+        and made_for_this_build(made_for, index, seed)
         and report.epochs == plan.epochs
         and report.settings == plan.settings.record()
         and report.labels == DEFECT_LABELS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from demo.dataset import DatasetIndex
 from demo.layout import REPORT_NAME, SHIPPED_FOR_NAME
@@ -25,6 +25,23 @@ class ShippedFor(StrictModel):
     trained_on: str = Field(description="The CPU that trained them, for people.")
 
 
+def read_shipped_for(shipped_dir: Path) -> ShippedFor | None:
+    """``shipped_dir``'s record of what its weights were trained for; None when absent or unreadable."""
+    try:
+        return ShippedFor.model_validate_json((shipped_dir / SHIPPED_FOR_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        return None
+
+
+def made_for_this_build(made_for: ShippedFor, index: DatasetIndex, seed: int) -> bool:
+    """The weights were trained on this build's data recipe: generator version, seed and sizes."""
+    return (
+        made_for.generator == index.generator
+        and made_for.seed == index.seed == seed
+        and made_for.sizes == index.sizes
+    )
+
+
 def write_shipped(
     shipped_dir: Path, weights: Path, report_json: str, index: DatasetIndex, trained_on: str
 ) -> ShippedFor:
@@ -42,4 +59,4 @@ def write_shipped(
     return made_for
 
 
-__all__ = ["ShippedFor", "write_shipped"]
+__all__ = ["ShippedFor", "made_for_this_build", "read_shipped_for", "write_shipped"]
