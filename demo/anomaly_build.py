@@ -106,6 +106,17 @@ def _copy_shipped(model_dir: Path, plan: AnomalyPlan, shipped: AnomalyReport) ->
     return report
 
 
+def _links_current(root: Path, wanted: dict[tuple[str, str], Path]) -> bool:
+    """Every link there and no other, each to the data set's file now (a regenerated data set
+    has new files under the same names)."""
+    try:
+        return sum(1 for _ in root.glob("*/*")) == len(wanted) and all(
+            (root / kind / name).samefile(source) for (kind, name), source in wanted.items()
+        )
+    except OSError:
+        return False
+
+
 def evaluation_folders(out_dir: Path, index: DatasetIndex) -> Path:
     """``<anomaly>/evaluation/{good,bad}``: hard links to the val split's good and defective frames."""
     root = out_dir / ANOMALY_DIR / ANOMALY_EVAL_DIR
@@ -114,9 +125,7 @@ def evaluation_folders(out_dir: Path, index: DatasetIndex) -> Path:
         ("good" if item.label == OK_LABEL else "bad", item.file.replace("/", "_")): data / item.file
         for item in index.splits["val"]
     }
-    if all((root / kind / name).is_file() for kind, name in wanted) and sum(
-        1 for _ in root.glob("*/*")
-    ) == len(wanted):
+    if _links_current(root, wanted):
         return root
     with staged_directory(root) as stage:
         for (kind, name), source in wanted.items():

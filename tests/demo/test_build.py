@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -189,3 +190,23 @@ def test_the_anomaly_evaluation_folders_link_the_val_split_by_kind(built: Path) 
         assert (root / "good" / name).stat().st_ino == (
             built / "data" / name.replace("_", "/", 2)
         ).stat().st_ino
+
+
+def test_the_anomaly_evaluation_links_follow_a_regenerated_data_set(built: Path, tmp_path: Path) -> None:
+    from demo.anomaly_build import evaluation_folders
+    from demo.dataset import read_index
+
+    out = tmp_path / "copy"
+    (out / "data").mkdir(parents=True)
+    index = read_index(built / "data")
+    for split in ("train", "val", "test"):
+        shutil.copytree(built / "data" / split, out / "data" / split)
+    shutil.copy(built / "data" / "index.json", out / "data" / "index.json")
+    root = evaluation_folders(out, index)
+    linked = next(root.glob("*/*"))
+    # the data set is regenerated: same names, new files; the links must follow
+    shutil.rmtree(out / "data" / "val")
+    shutil.copytree(built / "data" / "val", out / "data" / "val")
+    evaluation_folders(out, index)
+    source = out / "data" / linked.name.replace("_", "/", 2)
+    assert linked.samefile(source)
