@@ -15,7 +15,6 @@ import copy
 import dataclasses
 import io
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from demo.errors import DemoBuildError
 from demo.labels import DEFECT_LABELS, OK_LABEL
 from demo.layout import ANOMALY_NAME, ANOMALY_ONNX_NAME, REPORT_NAME
 from demo.tensor_cache import TensorSplit, load_split
+from demo.training_run import log_to_stderr, torch_threads
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
 from lepton.edge.bundle.manifest import sha256_file
 from lepton.edge.strict_model import StrictModel
@@ -165,13 +165,8 @@ def train_anomaly(
     train_report.json into ``out_dir`` (each atomically)."""
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    say = log or (lambda line: print(line, file=sys.stderr, flush=True))
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
-        return _train(data_dir, out_dir, seed, epochs, settings, say)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with torch_threads(settings.threads):
+        return _train(data_dir, out_dir, seed, epochs, settings, log or log_to_stderr)
 
 
 def _train(

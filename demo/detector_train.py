@@ -28,7 +28,6 @@ import copy
 import dataclasses
 import io
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from demo.errors import DemoBuildError
 from demo.labels import DEFECT_LABELS
 from demo.layout import DETECTOR_LABELS_NAME, DETECTOR_NAME, REPORT_NAME
 from demo.tensor_cache import Box, TensorSplit, load_split
+from demo.training_run import log_to_stderr, torch_threads
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
 from lepton.edge.bundle.manifest import sha256_file
 from lepton.edge.decoders.detection import nms_per_class
@@ -335,13 +335,6 @@ def _decoded(
     return xyxy[kept], scores[kept], cls[kept]
 
 
-def _log_to(stream: io.TextIOBase | None = None) -> Callable[[str], None]:
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    return log
-
-
 def train_detector(
     data_dir: Path,
     out_dir: Path,
@@ -355,13 +348,8 @@ def train_detector(
     labels.txt and, last, train_report.json into ``out_dir`` (each atomically)."""
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    say = log or _log_to()
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
-        return _train(data_dir, out_dir, seed, epochs, settings, say)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with torch_threads(settings.threads):
+        return _train(data_dir, out_dir, seed, epochs, settings, log or log_to_stderr)
 
 
 def _train(

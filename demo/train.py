@@ -20,12 +20,11 @@ import copy
 import dataclasses
 import io
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal, TextIO
+from typing import Final, Literal
 
 import torch
 from pydantic import Field
@@ -38,6 +37,7 @@ from demo.labels import LABELS
 from demo.layout import CLASSIFIER_NAME, LABELS_NAME, REPORT_NAME
 from demo.model import build_classifier
 from demo.tensor_cache import TensorSplit, load_split
+from demo.training_run import log_to_stderr, torch_threads
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
 from lepton.edge.bundle.manifest import sha256_file
 from lepton.edge.strict_model import StrictModel
@@ -167,13 +167,6 @@ def _train_epoch(
     return total / len(order)
 
 
-def _log_to(stream: TextIO) -> Callable[[str], None]:
-    def log(line: str) -> None:
-        print(line, file=stream, flush=True)
-
-    return log
-
-
 def train_classifier(
     data_dir: Path,
     out_dir: Path,
@@ -191,13 +184,8 @@ def train_classifier(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    say = log or _log_to(sys.stderr)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
-        return _train(data_dir, out_dir, seed, epochs, settings, say)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with torch_threads(settings.threads):
+        return _train(data_dir, out_dir, seed, epochs, settings, log or log_to_stderr)
 
 
 def _train(
