@@ -82,6 +82,11 @@ class BuildConfig:
     def training_seed(self) -> int:
         return self.seed if self.train_seed is None else self.train_seed
 
+    @property
+    def trains_here(self) -> bool:
+        """Asked to train (``--train`` or ``--train-seed``): the shipped weights do not stand in."""
+        return self.train_here or self.train_seed is not None
+
 
 @dataclass(frozen=True)
 class StepResult:
@@ -243,8 +248,7 @@ def ship_weights(out_dir: Path, shipped_dir: Path = SHIPPED_DIR, trained_on: str
 def _model_step(config: BuildConfig, index: DatasetIndex, say: Log) -> StepResult:
     model_dir = config.out_dir / MODEL_DIR
     t0 = time.perf_counter()
-    asked_to_train = config.train_here or config.train_seed is not None
-    shipped = None if asked_to_train else _shipped_model(config, index)
+    shipped = None if config.trains_here else _shipped_model(config, index)
     report = _model_is_current(config, model_dir, index, shipped)
     action: Literal["built", "skipped", "shipped"] = "skipped"
     if report is None and shipped is not None:
@@ -284,7 +288,7 @@ def _detector_steps(
         plan,
         seed=config.seed,
         training_seed=config.training_seed,
-        train_here=config.train_here or config.train_seed is not None,
+        train_here=config.trains_here,
         force=config.force,
         say=say,
     )
@@ -307,7 +311,7 @@ def _anomaly_step(config: BuildConfig, plan: AnomalyPlan, index: DatasetIndex, s
         plan,
         seed=config.seed,
         training_seed=config.training_seed,
-        train_here=config.train_here or config.train_seed is not None,
+        train_here=config.trains_here,
         force=config.force,
         say=say,
     )
