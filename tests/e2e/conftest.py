@@ -44,44 +44,34 @@ def _build_demo() -> Path:
     return DEMO / "bundle"
 
 
-@pytest.fixture(scope="session")
-def demo_detector_bundle(demo_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo detector's bundle: `make demo`'s when it is current, else an FP32 export of the
-    shipped detector (``--no-int8``: INT8 runs slower than FP32 on ORT CPU without VNNI, so the
-    daemon runs FP32 here either way, and the PyTorch detection path's INT8 and mAP gates have
-    their own test in tests/export/test_torch_detection_build.py)."""
+def _current_or_fp32_export(which: str, config: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make demo`'s ``<which>-bundle`` when it is current, else an FP32 export of ``config``
+    (``--no-int8``: INT8 runs slower than FP32 on ORT CPU without VNNI, so the daemon runs FP32
+    here either way; the INT8 gates of these paths have their own tests in tests/export/)."""
     current = subprocess.run(
-        [str(BIN / "python"), "-m", "demo", "bundle-current", "--detector", "--out", str(DEMO)],
+        [str(BIN / "python"), "-m", "demo", "bundle-current", f"--{which}", "--out", str(DEMO)],
         cwd=REPO,
         check=False,
     )
     if current.returncode == 0:
-        return DEMO / "detector-bundle"
-    out = tmp_path_factory.mktemp("detector") / "bundle"
+        return DEMO / f"{which}-bundle"
+    out = tmp_path_factory.mktemp(which) / "bundle"
     export = str(BIN / "lepton-export")
-    config = "demo/export-detector.toml"
     _run(export, "build", "--config", config, "--out", str(out), "--no-int8", "--no-progress", timeout_s=900)
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_detector_bundle(demo_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo detector's bundle (the PyTorch detection path: tests/export/test_torch_detection_build.py)."""
+    return _current_or_fp32_export("detector", "demo/export-detector.toml", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def demo_anomaly_bundle(demo_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo anomaly model's bundle: `make demo`'s when it is current, else an FP32 export of
-    the shipped model's ONNX (``--no-int8``, as for the detector: the daemon runs FP32 on ORT CPU
-    without VNNI; the anomaly INT8 gates have their own tests in tests/export/test_onnx_build.py).
-    The threshold is chosen on the val split's good and defective frames either way."""
-    current = subprocess.run(
-        [str(BIN / "python"), "-m", "demo", "bundle-current", "--anomaly", "--out", str(DEMO)],
-        cwd=REPO,
-        check=False,
-    )
-    if current.returncode == 0:
-        return DEMO / "anomaly-bundle"
-    out = tmp_path_factory.mktemp("anomaly") / "bundle"
-    export = str(BIN / "lepton-export")
-    config = "demo/export-anomaly.toml"
-    _run(export, "build", "--config", config, "--out", str(out), "--no-int8", "--no-progress", timeout_s=900)
-    return out
+    """The demo anomaly model's bundle (anomaly INT8 gates: tests/export/test_onnx_build.py). The
+    threshold is chosen on the val split's good and defective frames either way."""
+    return _current_or_fp32_export("anomaly", "demo/export-anomaly.toml", tmp_path_factory)
 
 
 def write_demo_config(

@@ -13,26 +13,17 @@ published for every ``new`` event, with the heat map drawn on it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import jsonschema
 import pytest
 
 from demo.labels import DEFECT_LABELS
 from demo.scoring import ANOMALY_BOX_ON_DEFECT_MIN, ANOMALY_LABEL, score_events
-from demo.truth import read_truth
 from lepton.edge.bundle.manifest import verify_bundle
-from lepton.edge.events.schema import Event
-from tests.conftest import REPO
-from tests.e2e.conftest import DEMO, write_demo_config
-from tests.e2e.test_demo_detector import clip, first_parts_with_every_defect
-from tests.support.daemon import lepton_edge
+from tests.e2e.test_demo_detector import play_clip
 from tests.support.mosquitto import Broker
-from tests.support.subscriber import Subscriber
 
 pytestmark = pytest.mark.timeout(1800)  # a fresh clone builds the demo data and bundles first
-EVENT_SCHEMA = json.loads((REPO / "schemas" / "lepton.event-1.schema.json").read_text())
 
 
 def test_every_defective_part_is_one_anomaly_event_boxed_on_the_defect(
@@ -40,24 +31,9 @@ def test_every_defective_part_is_one_anomaly_event_boxed_on_the_defect(
 ) -> None:
     manifest = verify_bundle(demo_anomaly_bundle)
     assert manifest.model.task == "anomaly" and manifest.decoder.anomaly is not None
-    truth = first_parts_with_every_defect(read_truth(DEMO / "line.truth.json"))
-    video = tmp_path / "line.mp4"
-    clip(DEMO / "line.mp4", video, truth.parts[-1].in_view.last + 1 + truth.video.lead_frames)
-    config = write_demo_config(tmp_path, demo_anomaly_bundle, broker.port, video)
-    sub = Subscriber(broker.port, "lepton/demo-box/#")
-    try:
-        result = lepton_edge("run", "--config", str(config), timeout_s=600)
-        assert result.returncode == 0, result.stderr[-3000:]
-        defective = len(truth.defect_windows())
-        received = sub.wait_for("/events", 2 * defective, timeout_s=30)
-        snapshots = [m for m in sub.wait_for("", 0) if "/snapshots/" in m.topic]
-    finally:
-        sub.close()
-
-    payloads = [json.loads(m.payload) for m in received]
-    for payload in payloads:
-        jsonschema.validate(payload, EVENT_SCHEMA)
-    events = [Event.model_validate(p) for p in payloads]
+    run = play_clip(tmp_path, demo_anomaly_bundle, broker.port)
+    truth, events = run.truth, run.events
+    defective = len(truth.defect_windows())
     assert all(e.findings and e.findings[0].label == ANOMALY_LABEL for e in events)
     assert all(e.findings[0].box is not None for e in events), "every event carries the hot region's box"
     score = score_events(truth, events)
@@ -79,4 +55,4 @@ def test_every_defective_part_is_one_anomaly_event_boxed_on_the_defect(
     assert score.correct == len(found), score.summary(ok_parts)
     assert {p.truth_label for p in score.parts} == set(DEFECT_LABELS) and ok_parts >= 1
     news = len(found) + len(score.false_alarms)
-    assert len(snapshots) == news, "one snapshot per new event, with the heat map drawn on it"
+    assert run.snapshots == news, "one snapshot per new event, with the heat map drawn on it"

@@ -12,6 +12,7 @@ so the test stays short while every class is held to its box.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -59,28 +60,44 @@ def clip(video: Path, out: Path, frames: int) -> None:
         cap.release()
 
 
+@dataclass(frozen=True)
+class ClipRun:
+    truth: LineTruth
+    """The clip's parts: the first ones up to one of each defect class."""
+    events: list[Event]
+    """Every event published, each checked against the event schema."""
+    snapshots: int
+    """Snapshots published (one per ``new`` event)."""
+
+
+def play_clip(tmp_path: Path, bundle: Path, port: int) -> ClipRun:
+    """The demo video's first parts with every defect through ``bundle`` to a broker on ``port``."""
+    truth = first_parts_with_every_defect(read_truth(DEMO / "line.truth.json"))
+    video = tmp_path / "line.mp4"
+    clip(DEMO / "line.mp4", video, truth.parts[-1].in_view.last + 1 + truth.video.lead_frames)
+    config = write_demo_config(tmp_path, bundle, port, video)
+    sub = Subscriber(port, "lepton/demo-box/#")
+    try:
+        result = lepton_edge("run", "--config", str(config), timeout_s=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        received = sub.wait_for("/events", 2 * len(truth.defect_windows()), timeout_s=30)
+        snapshots = [m for m in sub.wait_for("", 0) if "/snapshots/" in m.topic]
+    finally:
+        sub.close()
+    payloads = [json.loads(m.payload) for m in received]
+    for payload in payloads:
+        jsonschema.validate(payload, EVENT_SCHEMA)
+    return ClipRun(truth, [Event.model_validate(p) for p in payloads], len(snapshots))
+
+
 def test_every_defective_part_is_one_event_with_its_label_and_its_box(
     tmp_path: Path, broker: Broker, demo_detector_bundle: Path
 ) -> None:
     manifest = verify_bundle(demo_detector_bundle)
     assert manifest.model.task == "detection" and manifest.labels == DEFECT_LABELS
-    truth = first_parts_with_every_defect(read_truth(DEMO / "line.truth.json"))
-    video = tmp_path / "line.mp4"
-    clip(DEMO / "line.mp4", video, truth.parts[-1].in_view.last + 1 + truth.video.lead_frames)
-    config = write_demo_config(tmp_path, demo_detector_bundle, broker.port, video)
-    sub = Subscriber(broker.port, "lepton/demo-box/+/events")
-    try:
-        result = lepton_edge("run", "--config", str(config), timeout_s=600)
-        assert result.returncode == 0, result.stderr[-3000:]
-        defective = len(truth.defect_windows())
-        received = sub.wait_for("/events", 2 * defective, timeout_s=30)
-    finally:
-        sub.close()
-
-    payloads = [json.loads(m.payload) for m in received]
-    for payload in payloads:
-        jsonschema.validate(payload, EVENT_SCHEMA)
-    events = [Event.model_validate(p) for p in payloads]
+    run = play_clip(tmp_path, demo_detector_bundle, broker.port)
+    truth, events = run.truth, run.events
+    defective = len(truth.defect_windows())
     assert all(e.findings and e.findings[0].box is not None for e in events), "every event carries its box"
     score = score_events(truth, events)
     ok_parts = len(truth.parts) - defective
