@@ -210,12 +210,17 @@ def compute_ranges(
     swallowed (a large model calibrates for minutes).
     """
     plan = plan_windows(model_path, config)
-    log.info(
-        "calibration windows of %d samples (%.0f MB of activations per sample; budget %d MB)",
-        plan.window_samples,
-        plan.activations.total_bytes / 2**20,
-        config.memory_budget_mb,
-    )
+    per_sample = f"{plan.activations.total_bytes / 2**20:.0f} MB of activations per sample"
+    if plan.window_samples >= len(data):  # e.g. minmax, which keeps two numbers per tensor
+        log.info("calibration: all %d samples in one window (%s)", len(data), per_sample)
+    else:
+        log.info(
+            "calibration: %d samples in windows of %d (%s; budget %d MB)",
+            len(data),
+            plan.window_samples,
+            per_sample,
+            config.memory_budget_mb,
+        )
     options: dict[str, Any] = {"percentile": config.percentile} if config.method == "percentile" else {}
     enabled = progress and sys.stderr.isatty()
     bar = tqdm(

@@ -3,6 +3,7 @@ that quantize_static reads back (so every INT8 artefact uses the same numbers)."
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -91,13 +92,18 @@ def test_a_batch_beyond_the_budget_is_refused_with_the_numbers_and_the_fix(tiny_
     assert plan_windows(tiny_onnx, _budgeted("minmax", batch=1000, budget_mb=16)).window_samples >= 1000
 
 
-def test_compute_ranges_feeds_byte_sized_windows(tiny_onnx: Path, tmp_path: Path) -> None:
+def test_compute_ranges_feeds_byte_sized_windows(
+    tiny_onnx: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # a budget of 16 MiB holds hundreds of samples of this model: one window for the whole set
-    summary = compute_ranges(
-        tiny_onnx, "images", _data(20), _budgeted("entropy", 4, 16), tmp_path / "r.json", progress=False
-    )
+    with caplog.at_level(logging.INFO, logger="lepton.calibration.ranges"):
+        summary = compute_ranges(
+            tiny_onnx, "images", _data(20), _budgeted("entropy", 4, 16), tmp_path / "r.json", progress=False
+        )
 
     assert summary.windows.window_samples >= 20 and summary.windows.activations.total_bytes == TINY_TOTAL
+    # the log says what happens to these 20 samples, not the window's capacity (hundreds)
+    assert "calibration: all 20 samples in one window" in caplog.text, caplog.text
 
 
 class _Stop(BaseException):
