@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from lepton.edge.bundle.manifest import InputSpec, Precision
 from lepton.edge.engines.base import Compute, Engine, Outputs
+from lepton.edge.engines.openvino_qdq import fake_quantize_folded
 from lepton.edge.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,11 @@ def compile_for_cpu(
     cache_dir: Path | None = None,
     streams: int = 1,
 ) -> Any:
-    """Read the ONNX file and compile it for the CPU: the daemon's settings, which export's speed
-    stage measures too. The batch dimension is bounded to the bundle's range, so one compiled
-    model serves every batch the pipeline makes and none is compiled while it runs. ``streams``
-    > 1 splits the ``threads`` (0: every core) into that many streams, one request each."""
+    """Read the ONNX file (its Q/DQ pairs as single FakeQuantize nodes: ``openvino_qdq.py``)
+    and compile it for the CPU: the daemon's settings, which export's speed stage measures too.
+    The batch dimension is bounded to the bundle's range, so one compiled model serves every
+    batch the pipeline makes and none is compiled while it runs. ``streams`` > 1 splits the
+    ``threads`` (0: every core) into that many streams, one request each."""
     import openvino as ov
     import openvino.properties as props
     import openvino.properties.hint as hints
@@ -89,6 +91,11 @@ def compile_for_cpu(
         properties[props.cache_dir()] = str(cache_dir)
     try:
         model = _core().read_model(str(model_path))
+        folded = fake_quantize_folded(model)
+        if folded:
+            log.debug(
+                "openvino: %d Q/DQ pair(s) of %s read as one FakeQuantize each", folded, model_path.name
+            )
         shape = ov.PartialShape(
             [ov.Dimension(spec.batch_min, spec.batch_max), spec.channels, spec.height, spec.width]
         )
