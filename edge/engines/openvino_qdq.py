@@ -22,12 +22,17 @@ import numpy.typing as npt
 
 
 def _constant(node: Any) -> npt.NDArray[np.float32] | None:
-    """A Constant's value, or a Convert of one (how the reader writes a zero point)."""
-    if node.get_type_name() == "Convert":
-        node = node.input_value(0).get_node()
-    if node.get_type_name() != "Constant":
+    """A Constant's value, through the Convert and Reshape nodes the reader puts after one (a
+    zero point's type, a per-channel vector's [1, C, 1, 1] shape); None for anything else."""
+    kind = node.get_type_name()
+    if kind == "Constant":
+        return np.asarray(node.get_data(), dtype=np.float32)
+    if kind not in ("Convert", "Reshape") or not node.get_output_partial_shape(0).is_static:
         return None
-    return np.asarray(node.get_data(), dtype=np.float32)
+    if kind == "Reshape" and _constant(node.input_value(1).get_node()) is None:
+        return None
+    value = _constant(node.input_value(0).get_node())
+    return None if value is None else value.reshape(tuple(node.get_output_shape(0)))
 
 
 def _only_reader(output: Any) -> Any | None:

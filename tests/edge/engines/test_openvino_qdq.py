@@ -17,8 +17,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from lepton.edge.bundle.manifest import InputSpec
 from lepton.edge.engines.openvino import compile_for_cpu
+from lepton.edge.engines.openvino_qdq import fake_quantize_folded
 
-pytest.importorskip("openvino", reason="the openvino extra is not installed")
+openvino = pytest.importorskip("openvino", reason="the openvino extra is not installed")
 
 CHANNELS = 16
 
@@ -106,3 +107,39 @@ def test_every_convolution_runs_in_int8_with_onnx_runtimes_numbers(tmp_path: Pat
     # the same quantization grid: at most a step apart where a rounding tie fell the other way
     assert np.abs(got - want).max() <= 2 * scale + 1e-7
     assert np.mean(np.abs(got - want) < scale / 2) > 0.99
+
+
+def test_a_per_channel_activation_pair_keeps_its_numbers(tmp_path: Path) -> None:
+    # NNCF quantizes a depthwise convolution's input per channel: scale and zero point vectors
+    channels = 3
+    scales = np.array([0.0005, 0.01, 0.2], np.float32)
+    zero_points = np.array([0, 10, -20], np.int8)
+    weights = np.random.default_rng(2).normal(0, 0.5, (channels, 1, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("QuantizeLinear", ["images", "s", "zp"], ["q"], axis=1),
+            helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["dq"], axis=1),
+            helper.make_node("Conv", ["dq", "w"], ["y"], group=channels, pads=[1, 1, 1, 1]),
+        ],
+        "per_channel",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", channels, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", channels, 8, 8])],
+        [
+            numpy_helper.from_array(scales, "s"),
+            numpy_helper.from_array(zero_points, "zp"),
+            numpy_helper.from_array(weights, "w"),
+        ],
+    )
+    path = tmp_path / "per_channel.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), str(path))
+    images = np.random.default_rng(3).uniform(-3, 3, (1, channels, 8, 8)).astype(np.float32)
+
+    assert fake_quantize_folded(openvino.Core().read_model(str(path))) == 1  # the pair is folded
+    compiled = compile_for_cpu(path, InputSpec(name="images", height=8, width=8), "fp32", 1)
+
+    got = np.asarray(compiled({"images": images})[0])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = np.asarray(session.run(None, {"images": images})[0])
+    # each channel clipped to its own range on its own grid (a broadcast along the wrong axis
+    # would clip channel 0 at ±0.06 and leave channel 2 unclipped)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
