@@ -57,6 +57,7 @@ from lepton.edge.machine import read_cpu_model  # noqa: E402
 from lepton.edge.preprocess import preprocess_batch  # noqa: E402
 from lepton.export.config import Int8ParityConfig  # noqa: E402
 from lepton.export.stages.quantize import CPU_ONLY, OPENVINO_ONLY, PORTABLE  # noqa: E402
+from lepton.export.stages.toolchain import read_cpu_flags  # noqa: E402
 
 LABELS = ("ok", "scratch", "dent", "stain")
 COLUMNS = (
@@ -351,11 +352,11 @@ def picked_parity(manifest: Manifest, model: str) -> str:
 
 
 def render(runs: list[ModelRun], args: argparse.Namespace) -> str:
-    cpu = read_cpu_model()
+    cpu, flags = read_cpu_model(), ", ".join(read_cpu_flags()) or "no ISA flags read"
     files = {".cpu.onnx": " cpu-file", ".openvino.onnx": " nncf-file"}
     head = [f"{b} {p}" + next((v for k, v in files.items() if m.endswith(k)), "") for b, p, m in COLUMNS]
     lines = [
-        f"### {cpu} ({os.cpu_count()} logical CPUs), {args.threads} thread(s), batch 1, "
+        f"### {cpu} ({os.cpu_count()} logical CPUs; {flags}), {args.threads} thread(s), batch 1, "
         f"{args.size}x{args.size}",
         "",
         "images/s (export: wall time and peak RSS of lepton-export build); "
@@ -427,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         payload = {
             "cpu": read_cpu_model(),
+            "cpu_flags": list(read_cpu_flags()),
             "threads": args.threads,
             "size": args.size,
             "runs": [asdict(r) for r in runs],

@@ -15,8 +15,9 @@ import cv2
 
 from lepton.edge.bundle.manifest import Toolchain
 
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni")
-"""x86 flags that decide ORT CPU speed (and INT8 accuracy); every ``amx_*`` flag is kept too."""
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16")
+"""x86 flags that decide ORT CPU speed (and INT8 accuracy) and whether OpenVINO computes bf16
+natively; every ``amx_*`` flag is kept too."""
 
 _DISTRIBUTIONS = (
     "matplotlib",

@@ -6,9 +6,9 @@ from lepton.export.stages.toolchain import collect_toolchain, parse_cpu_flags
 
 CPUINFO = """\
 processor\t: 0
-flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_vnni amx_tile amx_int8 amx_bf16 avx_vnni
+flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16 avx_vnni
 processor\t: 1
-flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_vnni amx_tile amx_int8 amx_bf16 avx_vnni
+flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16 avx_vnni
 """
 
 
@@ -18,6 +18,7 @@ def test_only_the_isa_flags_that_matter_are_kept() -> None:
         "amx_int8",
         "amx_tile",
         "avx2",
+        "avx512_bf16",
         "avx512_vnni",
         "avx512f",
         "avx_vnni",
