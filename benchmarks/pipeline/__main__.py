@@ -94,6 +94,8 @@ def _round(
             for precision in precisions:
                 bare = ["--bundle", str(args.bundle), "--precision", precision, "--frames", str(frames)]
                 rows.append(run_child("bare", *common, *bare))
+                if threads == 1:  # with 2 engine threads the engine takes both cores anyway
+                    rows.append(run_child("bare", *common, *bare, "--decode-beside"))
                 rows.append(run_daemon(DaemonRun(args.bundle, video, size, precision, threads, broker.port)))
             model = ["--bundle", str(args.bundle), "--factory", args.factory, "--weights", str(args.weights)]
             rows.append(run_child("naive", *common, *model, "--port", str(broker.port)))
