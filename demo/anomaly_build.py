@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError
-
 from demo.anomaly_train import (
     DEFAULT_ANOMALY_EPOCHS,
     AnomalyReport,
@@ -38,7 +36,14 @@ from demo.layout import (
     REPORT_NAME,
     SHIPPED_ANOMALY_DIR,
 )
-from demo.shipped import ShippedFor, made_for_this_build, read_shipped_for, write_shipped
+from demo.shipped import (
+    ShippedFor,
+    made_for_this_build,
+    read_report,
+    read_shipped_for,
+    trained_for_this_build,
+    write_shipped,
+)
 from lepton.edge.atomic_write import staged_directory, write_bytes_atomic, write_text_atomic
 from lepton.edge.bundle.manifest import sha256_file
 
@@ -55,17 +60,10 @@ class AnomalyPlan:
     shipped_dir: Path = SHIPPED_ANOMALY_DIR
 
 
-def _read_report(path: Path) -> AnomalyReport | None:
-    try:
-        return AnomalyReport.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValidationError):
-        return None
-
-
 def _shipped(plan: AnomalyPlan, index: DatasetIndex, seed: int) -> AnomalyReport | None:
     """The shipped report when its weights were trained for this build and are intact."""
     made_for = read_shipped_for(plan.shipped_dir)
-    report = _read_report(plan.shipped_dir / REPORT_NAME)
+    report = read_report(AnomalyReport, plan.shipped_dir / REPORT_NAME)
     if (
         made_for is None
         or report is None
@@ -81,20 +79,15 @@ def _shipped(plan: AnomalyPlan, index: DatasetIndex, seed: int) -> AnomalyReport
 def _current(
     model_dir: Path, plan: AnomalyPlan, index: DatasetIndex, training_seed: int, shipped: AnomalyReport | None
 ) -> AnomalyReport | None:
-    report = _read_report(model_dir / REPORT_NAME)
+    report = read_report(AnomalyReport, model_dir / REPORT_NAME)
     weights, onnx = model_dir / ANOMALY_NAME, model_dir / ANOMALY_ONNX_NAME
     if report is None or not weights.is_file() or not onnx.is_file():
         return None
     intact = sha256_file(weights) == report.anomaly_sha256 and sha256_file(onnx) == report.onnx_sha256
     if shipped is not None and report.anomaly_sha256 == shipped.anomaly_sha256:
         return report if intact else None
-    trained_for_this_build = (
-        report.seed == training_seed
-        and report.epochs == plan.epochs
-        and report.data_index_sha256 == index.sha256
-        and report.settings == plan.settings.record()
-    )
-    return report if trained_for_this_build and intact else None
+    here = trained_for_this_build(report, index, training_seed, plan.epochs, plan.settings.record())
+    return report if here and intact else None
 
 
 def _copy_shipped(model_dir: Path, plan: AnomalyPlan, shipped: AnomalyReport) -> AnomalyReport:
@@ -173,7 +166,7 @@ def ship_anomaly(out_dir: Path, shipped_dir: Path = SHIPPED_ANOMALY_DIR, trained
     """Make ``out_dir``'s trained anomaly model the shipped one (after ``build --train``)."""
     index = read_index(out_dir / DATA_DIR)
     model_dir = out_dir / ANOMALY_DIR
-    report = _read_report(model_dir / REPORT_NAME)
+    report = read_report(AnomalyReport, model_dir / REPORT_NAME)
     if report is None or sha256_file(model_dir / ANOMALY_NAME) != report.anomaly_sha256:
         raise DemoBuildError(f"{model_dir}: no anomaly model matching its report; run `demo build --train`")
     if report.data_index_sha256 != index.sha256:

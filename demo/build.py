@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError
-
 from demo.anomaly_build import AnomalyPlan, anomaly_step
 from demo.conveyor import LineSettings, write_conveyor_video
 from demo.dataset import INDEX_NAME, DatasetIndex, read_index, write_dataset
@@ -44,7 +42,14 @@ from demo.layout import (
     VIDEO_NAME,
 )
 from demo.scene import GENERATOR_VERSION
-from demo.shipped import ShippedFor, made_for_this_build, read_shipped_for, write_shipped
+from demo.shipped import (
+    ShippedFor,
+    made_for_this_build,
+    read_report,
+    read_shipped_for,
+    trained_for_this_build,
+    write_shipped,
+)
 from demo.train import DEFAULT_EPOCHS, TrainReport, TrainSettings, train_classifier
 from demo.truth import LineTruth, read_truth
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
@@ -184,11 +189,10 @@ def _model_is_current(
 ) -> TrainReport | None:
     report_path = model_dir / REPORT_NAME
     weights, labels = model_dir / CLASSIFIER_NAME, model_dir / LABELS_NAME
-    if config.force or not report_path.is_file() or not weights.is_file() or not labels.is_file():
+    if config.force or not weights.is_file() or not labels.is_file():
         return None
-    try:
-        report = TrainReport.model_validate_json(report_path.read_text(encoding="utf-8"))
-    except ValidationError:
+    report = read_report(TrainReport, report_path)
+    if report is None:
         return None
     intact = (
         labels.read_text(encoding="utf-8").split() == list(LABELS)
@@ -196,22 +200,16 @@ def _model_is_current(
     )
     if shipped is not None and report.classifier_sha256 == shipped.classifier_sha256:
         return report if intact else None  # the shipped weights, copied by an earlier build
-    trained_for_this_build = (
-        report.seed == config.training_seed
-        and report.epochs == config.epochs
-        and report.data_index_sha256 == index.sha256
-        and report.settings == config.train.record()
-    )
-    return report if trained_for_this_build and intact else None
+    here = trained_for_this_build(report, index, config.training_seed, config.epochs, config.train.record())
+    return report if here and intact else None
 
 
 def _shipped_model(config: BuildConfig, index: DatasetIndex) -> TrainReport | None:
     """The shipped report when its weights were trained for this build and are intact."""
     shipped = config.shipped_dir
     made_for = read_shipped_for(shipped)
-    try:
-        report = TrainReport.model_validate_json((shipped / REPORT_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValidationError):
+    report = read_report(TrainReport, shipped / REPORT_NAME)
+    if report is None:
         return None
     matches = (
         made_for is not None

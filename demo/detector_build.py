@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError
-
 from demo.dataset import DatasetIndex, read_index
 from demo.detector_train import DEFAULT_DETECTOR_EPOCHS, DetectorReport, DetectorSettings, train_detector
 from demo.errors import DemoBuildError
@@ -30,7 +28,14 @@ from demo.layout import (
     SHIPPED_DETECTOR_DIR,
     YOLO_LABELS_DIR,
 )
-from demo.shipped import ShippedFor, made_for_this_build, read_shipped_for, write_shipped
+from demo.shipped import (
+    ShippedFor,
+    made_for_this_build,
+    read_report,
+    read_shipped_for,
+    trained_for_this_build,
+    write_shipped,
+)
 from demo.yolo_labels import labels_are_current, write_yolo_labels
 from lepton.edge.atomic_write import write_bytes_atomic, write_text_atomic
 from lepton.edge.bundle.manifest import sha256_file
@@ -56,17 +61,10 @@ def labels_step(out_dir: Path, index: DatasetIndex, force: bool) -> tuple[Action
     return "built", f"{count} YOLO label files", data_dir / YOLO_LABELS_DIR
 
 
-def _read_report(path: Path) -> DetectorReport | None:
-    try:
-        return DetectorReport.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValidationError):
-        return None
-
-
 def _shipped(plan: DetectorPlan, index: DatasetIndex, seed: int) -> DetectorReport | None:
     """The shipped report when its weights were trained for this build and are intact."""
     made_for = read_shipped_for(plan.shipped_dir)
-    report = _read_report(plan.shipped_dir / REPORT_NAME)
+    report = read_report(DetectorReport, plan.shipped_dir / REPORT_NAME)
     matches = (
         made_for is not None
         and report is not None
@@ -89,7 +87,7 @@ def _current(
 ) -> DetectorReport | None:
     model_dir = out_dir / DETECTOR_DIR
     weights, labels = model_dir / DETECTOR_NAME, model_dir / DETECTOR_LABELS_NAME
-    report = _read_report(model_dir / REPORT_NAME)
+    report = read_report(DetectorReport, model_dir / REPORT_NAME)
     if report is None or not weights.is_file() or not labels.is_file():
         return None
     intact = (
@@ -98,13 +96,8 @@ def _current(
     )
     if shipped is not None and report.detector_sha256 == shipped.detector_sha256:
         return report if intact else None
-    trained_for_this_build = (
-        report.seed == training_seed
-        and report.epochs == plan.epochs
-        and report.data_index_sha256 == index.sha256
-        and report.settings == plan.settings.record()
-    )
-    return report if trained_for_this_build and intact else None
+    here = trained_for_this_build(report, index, training_seed, plan.epochs, plan.settings.record())
+    return report if here and intact else None
 
 
 def detector_step(
@@ -149,7 +142,7 @@ def ship_detector(
     """Make ``out_dir``'s trained detector the shipped one (after ``build --train``)."""
     index = read_index(out_dir / DATA_DIR)
     model_dir = out_dir / DETECTOR_DIR
-    report = _read_report(model_dir / REPORT_NAME)
+    report = read_report(DetectorReport, model_dir / REPORT_NAME)
     if report is None or sha256_file(model_dir / DETECTOR_NAME) != report.detector_sha256:
         raise DemoBuildError(f"{model_dir}: no detector matching its report; run `demo build --train`")
     if report.data_index_sha256 != index.sha256:

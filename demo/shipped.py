@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from demo.dataset import DatasetIndex
 from demo.layout import REPORT_NAME, SHIPPED_FOR_NAME
@@ -42,6 +42,42 @@ def made_for_this_build(made_for: ShippedFor, index: DatasetIndex, seed: int) ->
     )
 
 
+Report = TypeVar("Report", bound=BaseModel)
+
+
+def read_report(kind: type[Report], path: Path) -> Report | None:
+    """A training report on disk; None when absent or unreadable (the step then trains again)."""
+    try:
+        return kind.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        return None
+
+
+class TrainingRecord(Protocol):
+    """What every demo model's training report says about how it was trained."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def data_index_sha256(self) -> str: ...
+    @property
+    def settings(self) -> dict[str, object]: ...
+
+
+def trained_for_this_build(
+    report: TrainingRecord, index: DatasetIndex, training_seed: int, epochs: int, settings: dict[str, object]
+) -> bool:
+    """Weights trained here (not shipped) fit this build: its seed, epochs, data and settings."""
+    return (
+        report.seed == training_seed
+        and report.epochs == epochs
+        and report.data_index_sha256 == index.sha256
+        and report.settings == settings
+    )
+
+
 def write_shipped(
     shipped_dir: Path, weights: Path, report_json: str, index: DatasetIndex, trained_on: str
 ) -> ShippedFor:
@@ -59,4 +95,12 @@ def write_shipped(
     return made_for
 
 
-__all__ = ["ShippedFor", "made_for_this_build", "read_shipped_for", "write_shipped"]
+__all__ = [
+    "ShippedFor",
+    "TrainingRecord",
+    "made_for_this_build",
+    "read_report",
+    "read_shipped_for",
+    "trained_for_this_build",
+    "write_shipped",
+]
