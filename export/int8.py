@@ -201,7 +201,7 @@ def build_int8(
         progress.stage("plots")
         plots = _plot(stage, inputs.labels, outputs, accuracy, {r.key: r.path for r in recipes})
     results = (_kept(parity, kept), _kept(accuracy, kept))
-    report = _report(config, inputs, quantized, shipped.recipes, results, plots, skipped)
+    report = _report(config, inputs, quantized, results, plots, skipped)
     return Int8Build(
         models=shipped.models(OPSET),
         checks=shipped.kept_checks(checks, quantized),
@@ -275,7 +275,6 @@ def _report(
     config: ExportConfig,
     inputs: Int8Inputs,
     quantized: Quantized,
-    recipes: tuple[QuantRecipe, ...],
     results: tuple[tuple[Int8ParityResult, ...], tuple[AccuracyResult, ...]],
     plots: tuple[str, ...],
     skipped: dict[str, str],
@@ -307,7 +306,7 @@ def _report(
                 RecipeSummary(
                     key=r.key, path=r.path, description=r.description, trt_compatible=r.trt_compatible
                 )
-                for r in recipes
+                for r in quantized.recipes  # every file made: graphs and parity name dropped ones too
             ),
             per_channel=plan.quantize.per_channel,
             reduce_range=plan.quantize.reduce_range,
